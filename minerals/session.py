@@ -1,0 +1,152 @@
+"""What a notebook calls first: resolve the profile, data, device and results folder of one run."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+
+from minerals import results
+from minerals.profiles import Profile, load_profile
+
+
+class SessionError(RuntimeError):
+    """A notebook run cannot start or finish (missing data, undeclared or missing outputs)."""
+
+
+def notebook_registry() -> dict[str, dict]:
+    """`resources/notebooks.toml`: notebook id -> {title, tables, figures}."""
+    text = resources.files("minerals").joinpath("resources/notebooks.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def cache_dir() -> Path:
+    """Where generated data and downloaded weights are cached (`$MINERALS_CACHE`, default ~/.cache/minerals)."""
+    return Path(os.environ.get("MINERALS_CACHE", Path.home() / ".cache" / "minerals")).expanduser()
+
+
+def resolve_data_root(profile: Profile, data_root: str | os.PathLike | None) -> Path:
+    """The data root of a run: the given folder, or the profile's default.
+
+    The `synthetic` source generates the synthetic release once under the cache and reuses it; the
+    `real` source has no default and says how to get the release.
+    """
+    if data_root:
+        root = Path(data_root).expanduser().resolve()
+        if not root.is_dir():
+            raise SessionError(f"data root {root} does not exist; run `minerals data download --root {root}` "
+                               "or pass the folder that holds minerals_full.csv")
+        return root
+    data = profile.section("data")
+    if data.get("source") == "synthetic":
+        from minerals.data.synth import ensure_synthetic
+
+        params = {k: v for k, v in data.items() if k != "source"}
+        return ensure_synthetic(cache_dir() / "synthetic" / results.key_hash(params), **params)
+    raise SessionError(f"profile {profile.name!r} reads the real MineralImage5k release and no data root was "
+                       "given: download it with `minerals data download --root DIR` (or use the Kaggle mirror "
+                       "sergeynesteruk/minerals) and pass --data-root DIR")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Session:
+    """One notebook run: settings, where results go, and the record written at the end."""
+
+    notebook: str
+    profile: Profile
+    data_root: Path
+    device: str
+    seed: int
+    results_dir: Path
+    started: float = field(default_factory=time.perf_counter)
+    written: set = field(default_factory=set)
+
+    @property
+    def root(self) -> Path:
+        """`results/<profile>`."""
+        return self.results_dir / self.profile.name
+
+    @cached_property
+    def release(self):
+        """The opened data release (`minerals.data.open_release`)."""
+        from minerals.data import open_release
+
+        return open_release(self.data_root)
+
+    def store(self, section: str) -> results.RunStore:
+        """Run records of one section, under `runs/<section>/`."""
+        return results.RunStore(self.root / "runs" / section, device=self.device)
+
+    def artifacts(self, section: str) -> Path:
+        """Folder for a section's checkpoints and caches."""
+        path = self.root / "artifacts" / section
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def save_table(self, table_id: str, df) -> Path:
+        """Write `tables/<id>.csv` atomically and return its path."""
+        path = self.root / "tables" / f"{table_id}.csv"
+        with results.atomic_write(path) as tmp:
+            df.to_csv(tmp, index=False)
+        self.written.add(("tables", table_id))
+        return path
+
+    def save_figure(self, figure_id: str, fig, dpi: int = 120) -> Path:
+        """Write `figures/<id>.png` atomically and return its path."""
+        path = self.root / "figures" / f"{figure_id}.png"
+        with results.atomic_write(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+        self.written.add(("figures", figure_id))
+        return path
+
+    def banner(self) -> str:
+        """A one-line Markdown provenance note for the top of a page."""
+        return (f"**Profile** `{self.profile.name}` · **device** `{self.device}` · **seed** {self.seed} · "
+                f"**commit** `{results.git_commit()}` · **data** `{self.data_root.name}`")
+
+    def finish(self) -> Path:
+        """Check the declared outputs were written and write `runs/notebooks/<id>.json`."""
+        declared = notebook_registry().get(self.notebook, {})
+        missing = [f"{kind}/{name}" for kind in ("tables", "figures") for name in declared.get(kind, [])
+                   if (kind, name) not in self.written]
+        if missing:
+            raise SessionError(f"notebook {self.notebook} did not write its declared outputs: {', '.join(missing)}")
+        record = {"notebook": self.notebook, "profile": self.profile.name, "data_root": str(self.data_root),
+                  "seed": self.seed, "config": self.profile.settings,
+                  "wall_s": round(time.perf_counter() - self.started, 3),
+                  "outputs": sorted(f"{k}/{n}" for k, n in self.written), **results.provenance(self.device)}
+        path = self.root / "runs" / "notebooks" / f"{self.notebook}.json"
+        results.write_json(path, record)
+        return path
+
+
+def start(notebook: str, profile: str = "smoke", data_root: str | None = "", device: str = "",
+          seed: int = 0, results_dir: str | os.PathLike = "results") -> Session:
+    """Begin a notebook run: load the profile, seed, resolve the device and the data root."""
+    if notebook not in notebook_registry():
+        raise SessionError(f"unknown notebook id {notebook!r}; see minerals/resources/notebooks.toml")
+    prof = load_profile(profile)
+    device = device or prof.settings.get("device", "cpu")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SessionError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+    seed_everything(seed)
+    return Session(notebook=notebook, profile=prof, data_root=resolve_data_root(prof, data_root), device=device,
+                   seed=int(seed), results_dir=Path(results_dir).expanduser().resolve())
