@@ -1,0 +1,85 @@
+"""What a size estimator returns for one photo, and the settings shared by both estimators.
+
+Pixel quantities (`cm_per_px`, `cube_side_px`, boxes, contours) are in the pixels of the analysed
+image; `minerals.size.predict` rescales the two reported numbers to the original file's pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+CUBE_EDGE_CM = 1.27  # edge of the museum's reference cube
+OK = "ok"
+METHODS = ("baseline", "improved")
+
+
+@dataclass
+class SizeEstimate:
+    """One photo's estimate. `size_cm` is None when the estimator abstains; `status` then says why.
+
+    Geometry for overlays (analysed-image pixels): `cube_box` = the cube's front face `(x0, y0, x1, y1)`,
+    `specimen_box` the measured box, `outline` an `(N, 2)` contour of the specimen, `extent` the two
+    `(x, y)` end points of the measured length, `cards` the label-card boxes that were excluded.
+    """
+
+    status: str = OK
+    size_cm: float | None = None
+    cm_per_px: float | None = None
+    cube_side_px: float | None = None
+    confidence: float = 0.0
+    cube_box: tuple[float, float, float, float] | None = None
+    specimen_box: tuple[float, float, float, float] | None = None
+    outline: np.ndarray | None = None
+    extent: tuple[tuple[float, float], tuple[float, float]] | None = None
+    cards: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def abstain(self, reason: str) -> "SizeEstimate":
+        """This estimate turned into an abstention (no size, zero confidence), geometry kept for overlays."""
+        self.status, self.size_cm, self.confidence = reason, None, 0.0
+        return self
+
+
+@dataclass(frozen=True)
+class SizeConfig:
+    """The `[size]` table of a profile.
+
+    `max_side`: photos are analysed with the longest side at most this many px (the release is 1024);
+    `work_side`: the improved estimator segments at this longest side; `min_cube_px`: smaller cubes
+    make it abstain; `text_detector`: label-card boxes for the baseline, `card` (fast, colour and shape)
+    or `craft` (the upstream CRAFT text detector via easyocr, about 10 s per 1024-px photo on one core);
+    `paper_faithful`: the baseline truncates sizes to whole cm as upstream did; `limit`: evaluate at most
+    this many photos (0 = all); `n_boot`: bootstrap resamples of the error intervals; `holdout_styles`:
+    synthetic styles the notebook also scores on (generalisation check).
+    """
+
+    methods: tuple[str, ...] = METHODS
+    max_side: int = 1024
+    work_side: int = 512
+    min_cube_px: float = 20.0
+    text_detector: str = "card"
+    paper_faithful: bool = False
+    limit: int = 0
+    n_boot: int = 1000
+    holdout_styles: tuple[str, ...] = ()
+
+    @classmethod
+    def from_section(cls, section: dict) -> "SizeConfig":
+        """Build from a profile's `[size]` table; unknown keys raise ValueError naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ValueError(f"profile [size] has unknown keys {unknown}; known keys: {sorted(known)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
+        cfg = cls(**values)
+        bad = [m for m in cfg.methods if m not in METHODS]
+        if bad:
+            raise ValueError(f"profile [size] methods {bad} unknown; choose from {list(METHODS)}")
+        if cfg.text_detector not in ("card", "craft"):
+            raise ValueError(f"profile [size] text_detector must be 'card' or 'craft', got {cfg.text_detector!r}")
+        return cfg
