@@ -68,7 +68,8 @@ def _describe_failure(notebook: str, exc: Exception) -> str:
     return f"notebook {notebook} could not run: {type(exc).__name__}: {exc}"
 
 
-def execute(notebook: str, parameters: dict, output: Path, progress: bool = True) -> NotebookRun:
+def execute(notebook: str, parameters: dict, output: Path, progress: bool = True,
+            source_dir: Path | None = None) -> NotebookRun:
     """Convert `notebooks/<notebook>.py` in memory and execute it with papermill into `output`.
 
     The executed notebook appears at `output` only on success; a failed run is kept as
@@ -77,7 +78,7 @@ def execute(notebook: str, parameters: dict, output: Path, progress: bool = True
     import jupytext
     import papermill
 
-    source = notebooks_dir() / f"{notebook}.py"
+    source = (source_dir or notebooks_dir()) / f"{notebook}.py"
     if not source.exists():
         raise ReproduceError(f"notebook source {source} is missing")
     nb = jupytext.read(source)

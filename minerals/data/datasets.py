@@ -1,0 +1,101 @@
+"""PyTorch datasets over a release: a classification subset and split, the zero-shot set, size, segmentation.
+
+Items are PIL images when `transform` is None, else whatever `transform(image)` returns. `max_side`
+(px) decodes JPEGs in draft mode to about that size first, which makes small-resolution training
+several times faster; leave it None for full-resolution photos.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from minerals.data.images import load_image, load_mask
+from minerals.data.layout import Release
+from minerals.data.splits import SPLITS
+
+
+class _PhotoDataset(Dataset):
+    """Shared part: a list of paths and integer labels over `classes`."""
+
+    def __init__(self, paths: list[str], labels: np.ndarray, classes: list[str], ru_classes: list[str],
+                 transform: Callable | None, max_side: int | None):
+        self.paths = list(paths)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.classes = classes
+        self.ru_classes = ru_classes
+        self.transform = transform
+        self.max_side = max_side
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        image = load_image(self.paths[i], self.max_side)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, int(self.labels[i])
+
+
+class ClassificationDataset(_PhotoDataset):
+    """Photos of the `n`-class subset in one split ("train", "val", "test" or "all"): `(image, label)`.
+
+    `classes` / `ru_classes` are the English / Russian names in label order; `frame` is the subset rows.
+    """
+
+    def __init__(self, release: Release, n: int, split: str, transform: Callable | None = None,
+                 max_side: int | None = None, seed: int = 0):
+        if split not in SPLITS + ("all",):
+            raise ValueError(f"split must be one of {', '.join(SPLITS)} or all, got {split!r}")
+        df = release.subset(n, seed=seed)
+        self.frame = df if split == "all" else df[df["split"] == split].reset_index(drop=True)
+        super().__init__(self.frame["path"].tolist(), self.frame["label"].to_numpy(), release.classes(n),
+                         release.classes(n, lang="ru"), transform, max_side)
+
+
+class ZeroShotDataset(_PhotoDataset):
+    """Every photo of the full table, labelled over all its species (sorted English names)."""
+
+    def __init__(self, release: Release, transform: Callable | None = None, max_side: int | None = None):
+        self.frame = release.full
+        classes = release.classes(None)
+        index = {c: i for i, c in enumerate(classes)}
+        super().__init__(self.frame["path"].tolist(), self.frame["en_name"].map(index).to_numpy(), classes,
+                         release.classes(None, lang="ru"), transform, max_side)
+
+
+class SizeDataset(Dataset):
+    """The size subset: `(image, size_cm, path)`; `frame` is `release.size_table()`."""
+
+    def __init__(self, release: Release, transform: Callable | None = None, max_side: int | None = None):
+        self.frame = release.size_table()
+        self.transform = transform
+        self.max_side = max_side
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, i: int):
+        row = self.frame.iloc[i]
+        image = load_image(row["path"], self.max_side)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, float(row["size_cm"]), row["path"]
+
+
+class SegmentationDataset(Dataset):
+    """The segmentation subset: `(image, mask, path)`, mask a bool `(H, W)` array matching the photo."""
+
+    def __init__(self, release: Release):
+        self.pairs: list[tuple[Path, Path]] = release.segmentation()
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int):
+        img_path, mask_path = self.pairs[i]
+        image = load_image(img_path)
+        return image, load_mask(mask_path, (image.height, image.width)), str(img_path)

@@ -1,0 +1,134 @@
+"""Train/val/test splits of a classification subset, identical for every user.
+
+A subset CSV with a split column keeps it (values like train/valid/test are normalised; when it has
+no validation part, one is carved from train with the seed). Without one, a seeded stratified split
+is made (default 60/20/20 of each class; every class with at least 3 photos appears in every part)
+and saved as a manifest CSV (`id, label, split`) whose name carries a hash of the ids, labels, seed
+and fractions: `<root>/splits/` when the release folder is writable, else the cache folder. A
+manifest found there is read back rather than recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from minerals.results import atomic_write
+
+if TYPE_CHECKING:
+    from minerals.data.layout import Release
+
+FRACTIONS = (0.6, 0.2, 0.2)
+SPLITS = ("train", "val", "test")
+
+
+def stratified_split(labels: np.ndarray, seed: int, fractions: tuple[float, float, float] = FRACTIONS) -> np.ndarray:
+    """`(N,)` array of "train"/"val"/"test" for `(N,)` labels, stratified by label and seeded.
+
+    Each class of n photos gets round(n * val) and round(n * test) photos, at least one each when
+    n >= 3, and the rest in train. Rows are shuffled per class in label order, so the result depends
+    only on the labels' order, the seed and the fractions.
+    """
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    out = np.empty(len(labels), dtype=object)
+    for label in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == label))
+        n = len(idx)
+        n_val, n_test = round(n * fractions[1]), round(n * fractions[2])
+        if n >= 3:
+            n_val, n_test = max(1, n_val), max(1, n_test)
+        elif n == 2:
+            n_val, n_test = 0, 1
+        else:
+            n_val, n_test = 0, 0
+        n_train = n - n_val - n_test
+        out[idx[:n_train]] = "train"
+        out[idx[n_train:n_train + n_val]] = "val"
+        out[idx[n_train + n_val:]] = "test"
+    return out
+
+
+def carve_val(labels: np.ndarray, split: np.ndarray, seed: int, fraction: float) -> np.ndarray:
+    """Move `fraction` of each class's train photos (at least one when it has >= 2) to "val"."""
+    split = np.asarray(split, dtype=object).copy()
+    rng = np.random.default_rng(seed)
+    for label in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero((labels == label) & (split == "train")))
+        if len(idx) >= 2:
+            split[idx[:max(1, round(len(idx) * fraction))]] = "val"
+    return split
+
+
+def manifest_hash(ids: pd.Series, labels: pd.Series, seed: int, fractions=FRACTIONS) -> str:
+    """Hash of the sorted (id, label) pairs, the seed and the fractions (16 hex digits)."""
+    pairs = sorted(zip(map(str, ids), map(int, labels)))
+    text = "\n".join(f"{i},{label}" for i, label in pairs) + f"\nseed={seed}\nfractions={list(fractions)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def manifest_dirs(root: Path) -> list[Path]:
+    """Where manifests are looked for, in order: beside the data, then the cache folder."""
+    from minerals.session import cache_dir
+
+    tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+    return [root / "splits", cache_dir() / "splits" / tag]
+
+
+def assign_splits(df: pd.DataFrame, release: "Release", n: int, seed: int, file: Path,
+                  fractions: tuple[float, float, float] = FRACTIONS) -> pd.DataFrame:
+    """Add a `split` column to a subset frame (with `id`, `label`); record what was done in the report."""
+    df = df.copy()
+    report = release.report.setdefault("splits", {})
+    if "split" in df.columns:
+        raw = df["split"].astype(str).str.strip().str.lower()
+        df["split"] = raw.map(SPLIT_VALUES)
+        unknown = sorted(set(raw[df["split"].isna()]))
+        if unknown:
+            release.problems.append(f"{file.name}: unknown split values {unknown}; those rows were dropped")
+            df = df[df["split"].notna()].reset_index(drop=True)
+        if not (df["split"] == "val").any():
+            df["split"] = carve_val(df["label"].to_numpy(), df["split"].to_numpy(), seed,
+                                    fractions[1] / (fractions[0] + fractions[1]))
+            report[str(n)] = f"{file.name} split column; val carved from train with seed {seed}"
+        else:
+            report[str(n)] = f"{file.name} split column"
+        return df
+    digest = manifest_hash(df["id"], df["label"], seed, fractions)
+    name = f"minerals_{n}_split_{digest}.csv"
+    for folder in manifest_dirs(release.root):
+        if (folder / name).is_file():
+            saved = pd.read_csv(folder / name)
+            if len(saved) == len(df) and set(saved["id"].astype(str)) == set(df["id"].astype(str)):
+                df["split"] = df["id"].astype(str).map(dict(zip(saved["id"].astype(str), saved["split"])))
+                report[str(n)] = str(folder / name)
+                return df
+    order = np.lexsort((df["id"].astype(str).to_numpy(), df["label"].to_numpy()))
+    split = np.empty(len(df), dtype=object)
+    split[order] = stratified_split(df["label"].to_numpy()[order], seed, fractions)
+    df["split"] = split
+    report[str(n)] = str(save_manifest(df[["id", "label", "split"]], release.root, name))
+    return df
+
+
+def save_manifest(manifest: pd.DataFrame, root: Path, name: str) -> Path:
+    """Write the manifest beside the data, or in the cache folder when the release is read-only."""
+    for folder in manifest_dirs(root):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK):
+                continue
+            with atomic_write(folder / name) as tmp:
+                manifest.to_csv(tmp, index=False)
+            return folder / name
+        except OSError:
+            continue
+    raise OSError(f"cannot write split manifest {name} beside {root} nor in the cache folder; set MINERALS_CACHE "
+                  "to a writable folder")
