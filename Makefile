@@ -11,7 +11,7 @@ PROFILE ?= smoke
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup book reproduce check test test-fast browser-test bench clean
+.PHONY: setup book reproduce check test test-fast browser-test bench clean notebooks
 
 setup: $(STAMP)
 
@@ -44,3 +44,7 @@ bench: setup
 
 clean:
 	rm -rf build _build results
+
+# Output-free .ipynb twins of the py:percent sources, for the book's Colab buttons (committed).
+notebooks: setup
+	$(BIN)/jupytext --to ipynb notebooks/[0-9]*.py

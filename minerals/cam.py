@@ -26,9 +26,34 @@ from pytorch_grad_cam.utils.find_layers import replace_layer_recursive
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+
+class TopChannelScoreCAM(ScoreCAM):
+    """grad-cam's ScoreCAM restricted to the `channels` activation maps of highest variance per image.
+
+    ScoreCAM runs one forward pass per channel (1,280 for EfficientNet-Lite0); scoring only the
+    most varied maps (the channel selection of Faster Score-CAM) cuts that to `channels`, and the
+    other maps get weight 0. `channels=None` is plain ScoreCAM.
+    """
+
+    def __init__(self, model, target_layers, reshape_transform=None, channels: int | None = None):
+        super().__init__(model, target_layers, reshape_transform=reshape_transform)
+        self.channels = channels
+
+    def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
+        if self.channels is None or self.channels >= activations.shape[1]:
+            return super().get_cam_weights(input_tensor, target_layer, targets, activations, grads)
+        flat = activations.reshape(*activations.shape[:2], -1)
+        keep = np.argsort(-flat.var(axis=-1), axis=1)[:, :self.channels]  # (B, k)
+        kept = np.take_along_axis(activations, keep[:, :, None, None], axis=1)
+        weights = np.zeros(activations.shape[:2], dtype=np.float32)
+        np.put_along_axis(weights, keep, super().get_cam_weights(input_tensor, target_layer, targets, kept, grads),
+                          axis=1)
+        return weights
+
+
 METHODS = {
     "gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM, "hirescam": HiResCAM,
-    "layercam": LayerCAM, "eigencam": EigenCAM, "scorecam": ScoreCAM, "ablationcam": AblationCAM,
+    "layercam": LayerCAM, "eigencam": EigenCAM, "scorecam": TopChannelScoreCAM, "ablationcam": AblationCAM,
 }
 GRADIENT_FREE = frozenset({"eigencam", "scorecam", "ablationcam"})
 # Methods that run one extra forward pass per activation channel (per image); see `forwards_per_image`.
@@ -235,13 +260,15 @@ class CamExtractor:
     `batch_size` splits large inputs (ScoreCAM always runs one image at a time: it holds `C` masked
     copies of its input). `perturbation_batch` is the batch of ScoreCAM/AblationCAM's per-channel
     passes; `ablation_ratio` < 1 ablates only that fraction of the channels (grad-cam's
-    `ratio_channels_to_ablate`, picked by an SVD objectness score; 2 × ratio × C passes per image).
+    `ratio_channels_to_ablate`, picked by an SVD objectness score; 2 × ratio × C passes per image);
+    `score_channels` limits ScoreCAM to that many channels (`TopChannelScoreCAM`; k + 1 passes per image).
     On exit every hook is removed, parameter `requires_grad` flags and the train/eval mode are
     restored, and a layer AblationCAM swapped out is put back.
     """
 
     def __init__(self, model: nn.Module, method: str = "gradcam", layer: str | None = None, layout: str = "auto",
-                 batch_size: int = 16, perturbation_batch: int = 32, ablation_ratio: float = 1.0):
+                 batch_size: int = 16, perturbation_batch: int = 32, ablation_ratio: float = 1.0,
+                 score_channels: int | None = None):
         self.method = method.lower()
         if self.method not in METHODS:
             raise CamError(f"unknown CAM method {method!r}; choose one of {', '.join(METHODS)}")
@@ -252,6 +279,7 @@ class CamExtractor:
         self.batch_size = 1 if self.method == "scorecam" else max(1, int(batch_size))
         self.perturbation_batch = max(1, int(perturbation_batch))
         self.ablation_ratio = float(ablation_ratio)
+        self.score_channels = score_channels
         self.reshape = (None if self.target.layout == "nchw" else
                         ReshapeTransform(self.target.layout, self.target.prefix_tokens, self.target.batch_first))
         self._cam = None
@@ -283,10 +311,12 @@ class CamExtractor:
             kwargs = {"ablation_layer": ablation, "batch_size": self.perturbation_batch,
                       "ratio_channels_to_ablate": self.ablation_ratio}
             stack.callback(replace_layer_recursive, model, ablation, module)  # no-op unless left swapped
+        elif self.method == "scorecam":
+            kwargs = {"channels": self.score_channels}
         self._cam = METHODS[self.method](model=model, target_layers=[module], reshape_transform=self.reshape,
                                          **kwargs)
         if self.method == "scorecam":
-            self._cam.batch_size = self.perturbation_batch
+            self._cam.batch_size = self.perturbation_batch  # read by grad-cam's ScoreCAM
         stack.callback(self._cam.activations_and_grads.release)
 
     def __exit__(self, *exc) -> None:
@@ -308,7 +338,9 @@ class CamExtractor:
             self.reshape.aspect = images.shape[-2] / images.shape[-1]
         grad_mode = torch.no_grad() if self.method in GRADIENT_FREE else contextlib.nullcontext()
         maps = []
-        with grad_mode:
+        # grad-cam 1.5.7's AblationLayer scores dead (all-zero) channels 0/0 = NaN when it picks the
+        # channels to ablate (ablation_ratio < 1); silence the per-image warnings of that division.
+        with grad_mode, np.errstate(invalid="ignore", divide="ignore"):
             for start in range(0, len(images), self.batch_size):
                 chunk = images[start:start + self.batch_size]
                 chunk_targets = (None if targets is None else
@@ -338,7 +370,7 @@ def compute_cams(model: nn.Module, images: Sequence, method: str = "gradcam", *,
                  mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5),
                  targets: Sequence[int] | None = None, device: str | torch.device = "cpu", layer: str | None = None,
                  batch_size: int = 16, perturbation_batch: int = 32, ablation_ratio: float = 1.0,
-                 progress: bool = True) -> np.ndarray:
+                 score_channels: int | None = None, progress: bool = True) -> np.ndarray:
     """`(N, h, w)` float32 CAMs in [0, 1] at the model resolution for N images (PIL or uint8 arrays).
 
     Images are preprocessed a batch at a time; `targets` are class indices (None = top class).
@@ -348,7 +380,7 @@ def compute_cams(model: nn.Module, images: Sequence, method: str = "gradcam", *,
     model = model.to(device)
     out = []
     with CamExtractor(model, method, layer, batch_size=batch_size, perturbation_batch=perturbation_batch,
-                      ablation_ratio=ablation_ratio) as cam:
+                      ablation_ratio=ablation_ratio, score_channels=score_channels) as cam:
         step = cam.batch_size
         for start in tqdm(range(0, len(images), step), desc=f"CAM {method}", unit="batch", disable=not progress,
                           leave=False):

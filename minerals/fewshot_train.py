@@ -156,7 +156,10 @@ def loader(dataset: Dataset, cfg: FewShotConfig, device: str, sampler=None, gene
 
 def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: list[str], run_dir: Path,
           device: str = "cpu", echo: bool = True) -> dict:
-    """Fine-tune `cfg.model` on `train_set` (items `(PIL image, label)`); resume from `run_dir/last.pt`.
+    """Fine-tune `cfg.model` on `train_set`; resume from `run_dir/last.pt` when it exists.
+
+    Datasets yield `(PIL image, label)` and expose `labels` (`(N,)` ints), like
+    `minerals.data.ClassificationDataset` without a transform.
 
     Keeps the best validation top-1 in `run_dir/best.pt` (the last epoch when `val_set` is empty).
     Returns a JSON-able summary: checkpoint path, best epoch, history, sizes, throughput.
@@ -170,8 +173,7 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
         model = model.to(memory_format=torch.channels_last)
     train_ds = CachedImages(train_set, pre.train_transform() if cfg.augment else pre.eval_transform(), cfg.cache_images)
     val_ds = CachedImages(val_set, pre.eval_transform(), cfg.cache_images)
-    labels = np.asarray([train_set.labels[i] for i in range(len(train_set))]) if hasattr(train_set, "labels") \
-        else np.asarray([train_set[i][1] for i in range(len(train_set))])
+    labels = np.asarray(train_set.labels)
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     warmup = round(cfg.warmup_epochs * steps_per_epoch)
@@ -182,7 +184,7 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
     state = {"epoch": 0, "best": None, "history": []}
     last = run_dir / LAST
     if last.is_file():
-        payload = torch.load(last, map_location="cpu", weights_only=False)
+        payload = torch.load(last, map_location="cpu", weights_only=True)
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         schedule.load_state_dict(payload["schedule"])
@@ -205,11 +207,12 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
             loss.backward()
             optimizer.step()
             schedule.step()
+            value = loss.item()
             seen += len(y)
-            loss_sum += float(loss) * len(y)
+            loss_sum += value * len(y)
             correct += int((logits.argmax(1) == y).sum())
             bar.update()
-            bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.3f}")
+            bar.set_postfix(epoch=epoch + 1, loss=f"{value:.3f}")
         train_s = time.perf_counter() - start
         val_scores, val_labels = predict_scores(model, loader(val_ds, cfg, device), device, amp)
         val_top1 = float((val_scores.argmax(1) == val_labels).mean()) if len(val_labels) else float("nan")

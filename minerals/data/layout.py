@@ -4,7 +4,7 @@
 of the synthetic release (same layout), maps alternative column names onto canonical ones and
 records in `Release.report` which files, aliases and path bases it used. Rows that cannot be used
 (duplicate ids, paths leaving the root, subset ids missing from the full table) are dropped and
-listed in `Release.problems`, naming the file.
+listed in `Release.problems`, naming the file; `report["notes"]` holds choices that are not faults.
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ ALIASES = {
     "size_cm": ("SIZESM", "size_sm", "size_cm", "size"),
     "split": ("split", "subset", "set", "fold"),
 }
-SPLIT_VALUES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-                "dev": "val", "test": "test", "testing": "test"}
 # How many rows to stat when choosing the folder that CSV paths are relative to.
 PATH_PROBE_ROWS = 200
 
@@ -110,7 +108,7 @@ class Release:
         self.full_csv = full_csv
         self.problems: list[str] = []
         self.report: dict = {"root": str(root), "files": {}, "columns": {}, "path_base": {},
-                             "problems": self.problems}
+                             "problems": self.problems, "notes": []}
         self._subsets: dict[int, pd.DataFrame] = {}
         self.full = self._load_full()
         self.report["synthetic"] = "true_size_cm" in self.full.columns
@@ -129,7 +127,7 @@ class Release:
         self.report["columns"][file.name] = used
         if "id" not in df.columns:
             df.insert(0, "id", np.arange(len(df)))
-            self.problems.append(f"{file.name}: no id column; ids are row numbers, so subsets join on paths")
+            self.report["notes"].append(f"{file.name}: no id column; ids are row numbers, so subsets join on paths")
         for col in ("ru_name", "description"):
             if col not in df.columns:
                 df[col] = ""

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 FRACTIONS = (0.6, 0.2, 0.2)
 SPLITS = ("train", "val", "test")
+# Spellings of split values found in subset CSVs -> canonical split.
+SPLIT_VALUES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                "dev": "val", "test": "test", "testing": "test"}
 
 
 def stratified_split(labels: np.ndarray, seed: int, fractions: tuple[float, float, float] = FRACTIONS) -> np.ndarray:

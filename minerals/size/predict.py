@@ -56,6 +56,17 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     return out
 
 
+def _expand_folders(items: Iterable) -> list:
+    """Folders replaced by the image files inside them; everything else kept (a missing file gets its row)."""
+    out = []
+    for item in items:
+        if not isinstance(item, Photo) and Path(item).is_dir():
+            out.extend(expand_inputs([item]))
+        else:
+            out.append(item)
+    return out
+
+
 def measure(rgb: np.ndarray, method: str, cfg: SizeConfig, mineral_boxes: Sequence[dict] = ()) -> SizeEstimate:
     """Estimate one `(H, W, 3)` uint8 photo with `method` (`baseline` or `improved`)."""
     h, w = rgb.shape[:2]
@@ -90,20 +101,20 @@ def measure_file(photo: Photo, method: str, cfg: SizeConfig) -> tuple[SizeEstima
 
 def row(path: Path, est: SizeEstimate, scale: float) -> dict:
     """One CSV row; pixel quantities converted to the original file's pixels."""
-    return {"path": str(path), "size_cm": est.size_cm if est.ok else None,
-            "cm_per_px": est.cm_per_px / scale if est.cm_per_px else None,
-            "cube_side_px": est.cube_side_px * scale if est.cube_side_px else None,
+    return {"path": str(path), "size_cm": round(est.size_cm, 3) if est.ok else None,
+            "cm_per_px": float(f"{est.cm_per_px / scale:.5g}") if est.cm_per_px else None,
+            "cube_side_px": round(est.cube_side_px * scale, 2) if est.cube_side_px else None,
             "confidence": round(float(est.confidence), 4), "status": est.status}
 
 
 def predict(photos: Iterable[Photo | str | os.PathLike], method: str = "improved", cfg: SizeConfig | None = None,
             overlays: str | os.PathLike | None = None, progress: bool = True) -> pd.DataFrame:
-    """Estimate every photo; a DataFrame with `COLUMNS`, one row per photo in input order.
+    """Estimate every photo (folders: the photos inside); a DataFrame with `COLUMNS`, one row per photo.
 
     With `overlays`, writes `<overlays>/<stem>.png` per readable photo (cube, outline, measured extent).
     """
     cfg = cfg or SizeConfig()
-    photos = [p if isinstance(p, Photo) else Photo(Path(p)) for p in photos]
+    photos = [p if isinstance(p, Photo) else Photo(Path(p)) for p in _expand_folders(photos)]
     out_dir = Path(overlays) if overlays else None
     names: set[str] = set()
     rows = []

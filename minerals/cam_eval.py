@@ -1,0 +1,248 @@
+"""Zero-shot segmentation scored against the `segm` masks: CAM methods x backbones x mask rules.
+
+`evaluate(samples, backbones, cfg, store, cache)` computes each (backbone, method)'s CAMs once, as a
+resumable run record whose CAMs are cached in an `.npz`, then scores every mask rule on those CAMs:
+the threshold sweep never runs the model again (adding rules adds no forward pass). The result holds
+the `segmentation` table, the per-image scores, and what the overlay figure needs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from minerals.cam import METHODS, PERTURBATION, CamError, ForwardCounter, compute_cams
+from minerals.cam_backbones import DEFAULT_PROMPTS, Backbone
+from minerals.cam_mask import MaskRule, cam_to_mask
+from minerals.metrics import bootstrap_ci, mask_scores
+from minerals.results import RunStore, atomic_write, key_hash
+
+SECTION = "segmentation"
+TABLE_COLUMNS = ("backbone", "method", "threshold", "miou", "mdice", "s_per_image", "miou_low", "miou_high",
+                 "mpixel_acc", "forwards_per_image", "n_images")
+
+
+class SegmentationDataError(ValueError):
+    """A `segm` photo whose mask is missing, of another size, or empty."""
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    """The profile's [segmentation] table.
+
+    `max_images` caps the photos scored (0 = all); `perturbation_images` caps them further for
+    ScoreCAM and AblationCAM (0 = same as the others); `score_channels` (0 = all) and
+    `ablation_ratio` cut those methods' per-channel passes; `max_side` is the longest side in px at
+    which masks are scored (0 = the mask's own size).
+    """
+
+    backbones: tuple[str, ...] = ("fewshot:tf_efficientnet_lite0",)
+    methods: tuple[str, ...] = tuple(METHODS)
+    thresholds: tuple[str, ...] = ("otsu", "pct50", "frac0.15", "otsu+lcc+fill", "otsu+grabcut")
+    fewshot_subset: int = 10
+    prompts: tuple[str, ...] = DEFAULT_PROMPTS
+    max_images: int = 0
+    perturbation_images: int = 0
+    batch_size: int = 16
+    perturbation_batch: int = 32
+    ablation_ratio: float = 1.0
+    score_channels: int = 0
+    max_side: int = 512
+    n_boot: int = 1000
+    overlay_cases: int = 2
+
+    @classmethod
+    def from_section(cls, section: dict) -> "SegmentationConfig":
+        """Defaults overridden by the profile's values; ValueError names unknown settings, methods, rules."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(section) - names)
+        if unknown:
+            raise ValueError(f"[{SECTION}] unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
+        cfg = cls(**values)
+        bad = [m for m in cfg.methods if m not in METHODS]
+        if bad:
+            raise ValueError(f"[{SECTION}] unknown CAM method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}")
+        for rule in cfg.thresholds:
+            MaskRule.parse(rule)
+        return cfg
+
+    def method_options(self, method: str) -> dict:
+        """The CAM settings that change `method`'s maps (part of its cache key)."""
+        options = {"batch_size": self.batch_size}
+        if method == "scorecam":
+            options.update(perturbation_batch=self.perturbation_batch, score_channels=self.score_channels or None)
+        elif method == "ablationcam":
+            options.update(perturbation_batch=self.perturbation_batch, ablation_ratio=self.ablation_ratio)
+        return options
+
+    def images_for(self, method: str, n: int) -> int:
+        """How many of `n` photos `method` is scored on."""
+        if method in PERTURBATION and self.perturbation_images:
+            return min(n, self.perturbation_images)
+        return n
+
+
+@dataclass
+class Sample:
+    """One `segm` pair: `image` RGB uint8 `(H, W, 3)` and `truth` bool `(H, W)` at the scoring size."""
+
+    name: str
+    image: np.ndarray
+    truth: np.ndarray
+
+
+def load_samples(pairs: Sequence[tuple], max_side: int = 0) -> list[Sample]:
+    """Decode `(photo, mask)` pairs, checking each mask; downscale both so the longer side <= `max_side`.
+
+    Raises SegmentationDataError (or `minerals.data.ImageError`) naming the file when a mask is
+    missing, has another size than its photo, or has no foreground pixel.
+    """
+    from tqdm.auto import tqdm
+
+    from minerals.data import load_image, load_mask
+
+    samples = []
+    for image_path, mask_path in tqdm(pairs, desc="segm pairs", unit="photo", leave=False):
+        if mask_path is None or not Path(mask_path).is_file():
+            raise SegmentationDataError(f"{image_path}: no mask (looked for {mask_path}); add it to segm/mask "
+                                        "under the photo's name")
+        image = load_image(image_path)
+        truth = load_mask(mask_path, (image.height, image.width))
+        if not truth.any():
+            raise SegmentationDataError(f"{mask_path}: empty mask (no pixel >= 128), so IoU is undefined; "
+                                        "fix or remove the pair")
+        rgb = np.asarray(image)
+        scale = max_side / max(truth.shape) if max_side else 1.0
+        if scale < 1:
+            size = (max(1, round(truth.shape[1] * scale)), max(1, round(truth.shape[0] * scale)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            truth = cv2.resize(truth.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+        samples.append(Sample(Path(image_path).name, rgb, truth))
+    return samples
+
+
+def samples_digest(samples: Sequence[Sample]) -> str:
+    """A hash of the photos and masks (names, shapes, foreground counts, a pixel checksum)."""
+    return key_hash([[s.name, list(s.truth.shape), int(s.truth.sum()), int(s.image[::7, ::7].sum())]
+                     for s in samples])
+
+
+def cam_run(backbone: Backbone, method: str, samples: Sequence[Sample], cfg: SegmentationConfig,
+            store: RunStore, cache: Path, device: str = "cpu") -> tuple[dict, Path]:
+    """`(metrics, cams file)` of one backbone and method, computed only when no record exists.
+
+    The `.npz` holds `cams` `(N, h, w)` float16 at the model resolution (`load_cams`); `metrics` holds
+    `n_images`, `cam_s_per_image`, `forwards_per_image` and the file name.
+    """
+    options = cfg.method_options(method)
+    key = {"backbone": backbone.identity, "method": method, "options": options,
+           "resolution": backbone.resolution, "images": samples_digest(samples)}
+    path = Path(cache) / f"cams-{key_hash(key)}.npz"
+
+    def compute() -> dict:
+        with ForwardCounter(backbone.model) as counter:
+            start = time.perf_counter()
+            cams = compute_cams(backbone.model, [s.image for s in samples], method, resolution=backbone.resolution,
+                                mean=backbone.mean, std=backbone.std, targets=backbone.targets(len(samples)),
+                                device=device, **options)
+            seconds = time.perf_counter() - start
+        with atomic_write(path) as tmp, open(tmp, "wb") as fp:
+            np.savez_compressed(fp, cams=cams.astype(np.float16))
+        return {"n_images": len(samples), "cam_s_per_image": seconds / max(1, len(samples)),
+                "forwards_per_image": counter.images / max(1, len(samples)), "cams": path.name}
+
+    metrics = store.run(key, compute)
+    if not path.is_file():  # the record survived its cache file: recompute both
+        metrics = store.run(key, compute, force=True)
+    return metrics, path
+
+
+def load_cams(path: str | Path) -> np.ndarray:
+    """`(N, h, w)` float32 CAMs from a file written by `cam_run`."""
+    with np.load(path) as data:
+        return data["cams"].astype(np.float32)
+
+
+def score_cams(cams: np.ndarray, samples: Sequence[Sample], rules: Sequence[str]) -> pd.DataFrame:
+    """Per photo and rule: `image, threshold, iou, dice, pixel_acc, mask_s`. Uses no model."""
+    if len(cams) != len(samples):
+        raise CamError(f"{len(cams)} CAMs for {len(samples)} photos")
+    rows = []
+    for rule_text in rules:
+        rule = MaskRule.parse(rule_text)
+        for cam, sample in zip(cams, samples):
+            start = time.perf_counter()
+            mask = cam_to_mask(cam, rule, sample.truth.shape, sample.image)
+            rows.append({"image": sample.name, "threshold": rule.name, **mask_scores(mask, sample.truth),
+                         "mask_s": time.perf_counter() - start})
+    return pd.DataFrame(rows)
+
+
+def summarise(per_image: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The `segmentation` table: one row per backbone, method and threshold, with a bootstrap 95 % CI."""
+    rows = []
+    for (backbone, method, threshold), group in per_image.groupby(["backbone", "method", "threshold"], sort=False):
+        low, high = bootstrap_ci(group["iou"].to_numpy(), n_boot=n_boot, seed=seed)
+        rows.append({"backbone": backbone, "method": method, "threshold": threshold,
+                     "miou": group["iou"].mean(), "mdice": group["dice"].mean(),
+                     "s_per_image": group["cam_s_per_image"].iloc[0] + group["mask_s"].mean(),
+                     "miou_low": low, "miou_high": high, "mpixel_acc": group["pixel_acc"].mean(),
+                     "forwards_per_image": group["forwards_per_image"].iloc[0], "n_images": len(group)})
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+@dataclass
+class SegmentationResult:
+    """What `evaluate` found: the table, per-image scores, and where each (backbone, method)'s CAMs are."""
+
+    table: pd.DataFrame
+    per_image: pd.DataFrame
+    samples: list[Sample]
+    cam_files: dict[tuple[str, str], Path] = field(repr=False, default_factory=dict)
+
+    def best(self) -> pd.Series:
+        """The table row with the highest mean IoU."""
+        return self.table.loc[self.table["miou"].idxmax()]
+
+    def cases(self, backbone: str, method: str, threshold: str, k: int = 2) -> list[dict]:
+        """The `k` best and `k` worst photos of one setting: image, truth, CAM, mask, IoU, name, `rank`."""
+        rows = self.per_image[(self.per_image["backbone"] == backbone) & (self.per_image["method"] == method)
+                              & (self.per_image["threshold"] == threshold)].sort_values("iou", ascending=False)
+        index = {s.name: i for i, s in enumerate(self.samples)}
+        cams = load_cams(self.cam_files[(backbone, method)])
+        picked = [("best", r) for r in rows.head(k).itertuples()]
+        picked += [("worst", r) for r in rows.tail(min(k, max(0, len(rows) - k))).itertuples()]
+        out = []
+        for rank, row in picked:
+            i = index[row.image]
+            sample, cam = self.samples[i], cams[i]
+            out.append({"rank": rank, "name": row.image, "iou": row.iou, "image": sample.image,
+                        "truth": sample.truth, "cam": cam,
+                        "mask": cam_to_mask(cam, threshold, sample.truth.shape, sample.image)})
+        return out
+
+
+def evaluate(samples: Sequence[Sample], backbones: Sequence[Backbone], cfg: SegmentationConfig, store: RunStore,
+             cache: str | Path, device: str = "cpu", seed: int = 0) -> SegmentationResult:
+    """Every backbone x method x rule of `cfg` on `samples` (capped by `cfg.max_images`)."""
+    samples = list(samples)[:cfg.max_images or None]
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    frames, files = [], {}
+    for backbone in backbones:
+        for method in cfg.methods:
+            subset = samples[:cfg.images_for(method, len(samples))]
+            metrics, files[(backbone.spec, method)] = cam_run(backbone, method, subset, cfg, store, cache, device)
+            scores = score_cams(load_cams(files[(backbone.spec, method)]), subset, cfg.thresholds)
+            frames.append(scores.assign(backbone=backbone.spec, method=method,
+                                        cam_s_per_image=metrics["cam_s_per_image"],
+                                        forwards_per_image=metrics["forwards_per_image"]))
+    per_image = pd.concat(frames, ignore_index=True)
+    return SegmentationResult(summarise(per_image, cfg.n_boot, seed), per_image, samples, files)

@@ -1,0 +1,152 @@
+"""`minerals fewshot train|eval`: fine-tune a classifier on an n-class subset and evaluate it (Table 3)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from minerals.cli import CommandError
+from minerals.profiles import ProfileError, available_profiles
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="smoke",
+                   help=f"defaults for every setting not given: {' or '.join(available_profiles())} (default: smoke)")
+    p.add_argument("--data-root", default="",
+                   help="dataset root (holds minerals_full.csv); smoke defaults to generated synthetic data")
+    p.add_argument("--device", default="", help="cpu, cuda or cuda:N (default: the profile's device)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--results", default="results", help="results folder (default: ./results)")
+
+
+def _config_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--subset", type=int, help="number of classes: 10, 36, 98 or 360 (default: the profile's)")
+    p.add_argument("--model", help="timm name (resnet50, convnext_tiny.fb_in22k_ft_in1k), torchvision/<name>, or "
+                                   "tf_efficientnet_lite0 (offline ImageNet weights); default: the profile's")
+    p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
+                   help="start from ImageNet weights (--no-pretrained: random initialisation)")
+    p.add_argument("--resolution", type=int, help="input side in px (default: the profile's, else the model's)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the profile's)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the profile's)")
+    p.add_argument("--lr", type=float, help="peak AdamW learning rate (default: the profile's)")
+    p.add_argument("--balanced", dest="balanced_sampler", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw training photos class-balanced (with replacement)")
+    p.add_argument("--num-workers", type=int, help="DataLoader worker processes (default: the profile's)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fewshot", help="few-shot classification: fine-tune and evaluate a classifier on an n-class subset",
+        description="The paper's few-shot classification (Table 3): fine-tune an ImageNet classifier on the "
+                    "10-, 36-, 98- or 360-class subset and report top-1/3/5/10 accuracy on its test split.")
+    groups = p.add_subparsers(dest="fewshot_command", metavar="{train,eval}", required=True)
+    t = groups.add_parser(
+        "train", help="fine-tune one configuration (resumes an interrupted run, reuses a finished one)",
+        description="Fine-tune a classifier (AdamW, warm-up + cosine, label smoothing, augmentations) and keep "
+                    "the best checkpoint on the validation split under RESULTS/<profile>/artifacts/fewshot/. "
+                    "Prints one JSON line per epoch.",
+        epilog="examples:\n  minerals fewshot train --subset 10 --model tf_efficientnet_lite0 --resolution 128\n"
+               "  minerals fewshot train --profile paper --data-root ~/mi5k --subset 98 --model resnet50.a1_in1k",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(t)
+    _config_flags(t)
+    t.set_defaults(func=run_train)
+    e = groups.add_parser(
+        "eval", help="evaluate a trained configuration or a checkpoint file on a split",
+        description="Top-1/3/5/10, balanced accuracy, per-class recall, confusion matrix and a bootstrap 95 %% "
+                    "interval for top-1; per-image top-10 predictions go to predictions.csv. Name the model "
+                    "either with the same flags as `train` or with --checkpoint.",
+        epilog="examples:\n  minerals fewshot eval --subset 10 --model tf_efficientnet_lite0 --resolution 128\n"
+               "  minerals fewshot eval --checkpoint results/smoke/artifacts/fewshot/<run>/best.pt --out preds/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(e)
+    _config_flags(e)
+    e.add_argument("--checkpoint", help="a best.pt to evaluate instead of the configuration named by the flags")
+    e.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score (default: test)")
+    e.add_argument("--out", help="folder for predictions.csv and confusion.csv (with --checkpoint; default: "
+                                 "beside the checkpoint)")
+    e.set_defaults(func=run_eval)
+
+
+def _session(args: argparse.Namespace):
+    from pathlib import Path
+
+    from minerals.profiles import load_profile
+    from minerals.session import Session, SessionError, resolve_data_root, seed_everything
+
+    try:
+        profile = load_profile(args.profile)
+        data_root = resolve_data_root(profile, args.data_root)
+    except (ProfileError, SessionError) as exc:
+        raise CommandError(str(exc)) from exc
+    device = args.device or profile.settings.get("device", "cpu")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CommandError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+    seed_everything(args.seed)
+    return Session(notebook="cli:fewshot", profile=profile, data_root=data_root,
+                   device=device, seed=args.seed,
+                   results_dir=Path(args.results).expanduser().resolve())
+
+
+def _config(args: argparse.Namespace, session):
+    from minerals.fewshot import FewShotConfig
+    from minerals.models import ModelError
+
+    flags = ("subset", "model", "pretrained", "resolution", "epochs", "batch_size", "lr", "balanced_sampler",
+             "num_workers")
+    try:
+        return FewShotConfig.from_section(session.profile.section("fewshot"), seed=args.seed,
+                                          **{k: getattr(args, k) for k in flags})
+    except (ModelError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _errors():
+    from minerals.data import ImageError, LayoutError
+    from minerals.fewshot import CheckpointError
+    from minerals.models import ModelError
+
+    return CheckpointError, ModelError, LayoutError, ImageError
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from minerals.fewshot import train_run
+
+    session = _session(args)
+    cfg = _config(args, session)
+    try:
+        summary = train_run(session, cfg)
+    except _errors() as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"best epoch {summary['best_epoch']} (val top-1 {summary['best_val_top1']:.3f}); "
+          f"checkpoint {session.root / summary['checkpoint']}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from minerals.fewshot import checkpoint_path, eval_run, evaluate_checkpoint
+
+    session = _session(args)
+    try:
+        if args.checkpoint:
+            result = evaluate_checkpoint(session, args.checkpoint, args.split, args.out)
+        else:
+            cfg = _config(args, session)
+            path = checkpoint_path(session, cfg)
+            if not path.is_file():
+                raise CommandError(f"no checkpoint at {path} for this configuration; run `minerals fewshot train` "
+                                   "with the same flags first, or pass --checkpoint")
+            result = eval_run(session, cfg, args.split)
+    except _errors() as exc:
+        raise CommandError(str(exc)) from exc
+    shown = {k: v for k, v in result.items() if k not in ("per_class_recall", "notes")}
+    print(json.dumps(shown, indent=2))
+    for note in result["notes"]:
+        print(f"note: {note}")
+    print(f"per-image predictions: {Path(session.root, result['predictions'])}")
+    return 0

@@ -1,0 +1,117 @@
+"""`minerals identify`: species candidates, where the mineral is, and how big it is, for each photo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from minerals.cli import CommandError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "identify", help="top-k species, CAM, specimen mask and size of your photos (one pass)",
+        description="For each photo: the top-k species with their probabilities (a few-shot checkpoint, or "
+                    "zero-shot CLIP over a class list), the class-activation map of the top species, the "
+                    "specimen mask, and the specimen's size from the 1.27 cm reference cube with its "
+                    "confidence. The model is loaded once and photos are scored in batches. A photo that "
+                    "cannot be used (not an image, unreadable, too small, too large) gets an error entry and "
+                    "the others are still processed. Folders are searched for image files.",
+        epilog="examples:\n"
+               "  minerals identify photo.jpg --classifier results/smoke/artifacts/fewshot/<run>/best.pt\n"
+               "  minerals identify photos/ --clip ViT-B-32 --checkpoint vit_b32.pt --pretrained openai \\\n"
+               "      --classes species.txt --top 5 --json --out reports/\n"
+               "  minerals identify photo.jpg --clip minerals-tiny --classes species.txt   # random weights: "
+               "a smoke test\n\n"
+               "--json prints one JSON object per photo (JSON lines): path, status, error, classifier, warning,\n"
+               "width, height, top [{species, score}], cam {method, species, area_fraction, box},\n"
+               "mask {source, area_fraction, box, file}, size {method, size_cm, cm_per_px, cube_side_px,\n"
+               "confidence, status}, report. Boxes are [x0, y0, x1, y1] in the photo's pixels.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("photos", nargs="+", metavar="PHOTO", help="image files or folders of images")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--classifier", metavar="CHECKPOINT",
+                       help="a few-shot checkpoint (best.pt) from `minerals fewshot train`; it carries its classes")
+    model.add_argument("--clip", metavar="MODEL",
+                       help="zero-shot with an open_clip architecture (ViT-B-32) or a shipped config (minerals-tiny, "
+                            "random weights)")
+    p.add_argument("--checkpoint", metavar="PATH", help="local CLIP weights (file or open_clip folder) for --clip")
+    p.add_argument("--pretrained", metavar="TAG", help="open_clip pretrained tag of the --clip weights (openai, ...)")
+    p.add_argument("--classes", metavar="FILE", help="zero-shot class list: one species name per line (with --clip)")
+    p.add_argument("--templates", default=None, metavar="NAME",
+                   help="prompt ensemble from resources/prompts.json for --clip (default: mineral)")
+    p.add_argument("--top", type=int, default=None, metavar="K", help="species per photo (default: 5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per photo instead of a summary")
+    p.add_argument("--out", metavar="DIR",
+                   help="write NNNN_<name>.png (report), NNNN_<name>.mask.png (specimen mask) and identify.jsonl")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--batch-size", type=int, default=None, help="photos per batch (default: 8)")
+    p.add_argument("--cam-method", default=None, help="CAM method (default: gradcam; see `minerals segment`)")
+    p.add_argument("--size-method", default=None, choices=("improved", "baseline"),
+                   help="size estimator (default: improved; the baseline needs the release's mineral boxes)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run_identify)
+
+
+def run_identify(args: argparse.Namespace) -> int:
+    from minerals.identify import IdentifyConfig, IdentifyError, Identifier, write_records
+    from minerals.size.predict import expand_inputs
+
+    try:
+        cfg = IdentifyConfig.from_section({}, top_k=args.top, batch_size=args.batch_size, cam_method=args.cam_method,
+                                          size_method=args.size_method, templates=args.templates)
+    except IdentifyError as exc:
+        raise CommandError(str(exc)) from exc
+    photos = [p for item in args.photos for p in (expand_inputs([item]) if Path(item).is_dir() else [Path(item)])]
+    if not photos:
+        raise CommandError(f"no image files in {', '.join(args.photos)}")
+    start = time.perf_counter()
+    classifier = _load(args, cfg)
+    print(f"loaded {classifier.name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    if classifier.warning:
+        print(f"warning: {classifier.warning}", file=sys.stderr)
+    records = []
+    for item in Identifier(classifier, cfg).run(photos, out_dir=args.out, progress=not args.no_progress):
+        records.append(item.record)
+        print(json.dumps(item.record, ensure_ascii=False) if args.json else summary(item.record), flush=True)
+    if args.out:
+        write_records(Path(args.out) / "identify.jsonl", records)
+    failed = sum(r["status"] != "ok" for r in records)
+    if failed == len(records):
+        raise CommandError(f"none of the {len(records)} photos could be identified (see the error entries)", code=1)
+    return 0
+
+
+def _load(args: argparse.Namespace, cfg):
+    from minerals.clip import ClipError
+    from minerals.identify import IdentifyError, load_fewshot, load_zeroshot, read_classes
+    from minerals.models import ModelError
+    from minerals.prompts import PromptError
+
+    try:
+        if args.classifier:
+            if args.classes or args.checkpoint or args.pretrained:
+                raise CommandError("--classes, --checkpoint and --pretrained go with --clip; a few-shot checkpoint "
+                                   "(--classifier) carries its own classes")
+            return load_fewshot(args.classifier, args.device)
+        if not args.classes:
+            raise CommandError("--clip needs --classes FILE: the species to choose from, one name per line")
+        return load_zeroshot(args.clip, read_classes(args.classes), args.pretrained, args.checkpoint, cfg.templates,
+                             args.device)
+    except (IdentifyError, ClipError, ModelError, PromptError) as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def summary(record: dict) -> str:
+    """One human-readable line per photo."""
+    if record["status"] != "ok":
+        return f"{record['path']}: error: {record['error']}"
+    top = "  ".join(f"{t['species']} {t['score']:.2f}" for t in record["top"])
+    size = record["size"]
+    measured = (f"{size['size_cm']:.1f} cm (confidence {size['confidence']:.2f})" if size["size_cm"] is not None
+                else f"no size ({size['status']})")
+    report = f" | report {record['report']}" if record["report"] else ""
+    return f"{record['path']}: {top} | {measured}{report}"

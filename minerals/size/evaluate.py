@@ -1,0 +1,94 @@
+"""Scoring size estimates against the release's measured sizes (`minerals_size.csv`).
+
+`evaluate_release` runs one method over the size table and returns predictions joined with the truth;
+`summarise` turns them into one row of the `size` table (`method,n,coverage,mae_cm,rmse_cm,r2,mape`,
+then bias and 95 % bootstrap intervals). Errors are computed over the photos with an estimate;
+coverage says how many those are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from minerals.metrics import bootstrap_ci, coverage, size_errors
+from minerals.size.predict import Photo, predict
+from minerals.size.result import SizeConfig
+
+TABLE_COLUMNS = ["method", "n", "coverage", "mae_cm", "rmse_cm", "r2", "mape", "bias_cm",
+                 "mae_cm_low", "mae_cm_high", "mape_low", "mape_high", "coverage_low", "coverage_high"]
+
+
+def size_photos(size_table: pd.DataFrame, limit: int = 0) -> list[Photo]:
+    """Photos of a release's size table (`Release.size_table()`), the first `limit` when > 0."""
+    rows = size_table if limit <= 0 else size_table.head(limit)
+    boxes = rows["mineral_boxes"] if "mineral_boxes" in rows else [()] * len(rows)
+    return [Photo(path=Path(p), mineral_boxes=tuple(b) if isinstance(b, list) else ()) for p, b in zip(rows["path"], boxes)]
+
+
+def evaluate_release(size_table: pd.DataFrame, method: str, cfg: SizeConfig, overlays=None,
+                     progress: bool = True) -> pd.DataFrame:
+    """Predictions for the size table's photos with `true_cm` (the release's size) and `method` added."""
+    rows = size_table if cfg.limit <= 0 else size_table.head(cfg.limit)
+    preds = predict(size_photos(rows), method, cfg, overlays=overlays, progress=progress)
+    preds.insert(0, "method", method)
+    preds["true_cm"] = rows["size_cm"].to_numpy(dtype=float)
+    return preds
+
+
+def summarise(preds: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict:
+    """One `size` table row from the predictions of one method (`size_cm` NaN where it abstained)."""
+    pred = preds["size_cm"].to_numpy(dtype=float)
+    true = preds["true_cm"].to_numpy(dtype=float)
+    has = np.isfinite(pred)
+    pairs = np.stack([pred[has], true[has]], axis=1)
+    errors = size_errors(pairs[:, 0], pairs[:, 1])
+    mae_ci = bootstrap_ci(pairs, lambda p: np.abs(p[:, 0] - p[:, 1]).mean(), n_boot=n_boot, seed=seed)
+    mape_ci = bootstrap_ci(pairs, lambda p: (np.abs(p[:, 0] - p[:, 1]) / np.abs(p[:, 1])).mean(), n_boot=n_boot,
+                           seed=seed)
+    cov_ci = bootstrap_ci(has.astype(float), np.mean, n_boot=n_boot, seed=seed)
+    row = {"method": str(preds["method"].iloc[0]) if len(preds) else "", "n": int(len(preds)),
+           "coverage": coverage(pred), **{k: errors[k] for k in ("mae_cm", "rmse_cm", "r2", "mape", "bias_cm")},
+           "mae_cm_low": mae_ci[0], "mae_cm_high": mae_ci[1], "mape_low": mape_ci[0], "mape_high": mape_ci[1],
+           "coverage_low": cov_ci[0], "coverage_high": cov_ci[1]}
+    return {k: row[k] for k in TABLE_COLUMNS}
+
+
+def error_by_size(preds: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
+    """Absolute percentage error and coverage per true-size quantile bin (for 'error against size')."""
+    df = preds.assign(ape=(preds["size_cm"] - preds["true_cm"]).abs() / preds["true_cm"])
+    df["bin"] = pd.qcut(df["true_cm"], q=min(bins, df["true_cm"].nunique()), duplicates="drop")
+    return (df.groupby(["method", "bin"], observed=True)
+              .agg(n=("ape", "size"), coverage=("size_cm", lambda s: s.notna().mean()), mape=("ape", "mean"))
+              .reset_index())
+
+
+def run_methods(size_table: pd.DataFrame, cfg: SizeConfig, store, artifacts, data_id: str,
+                progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluate every method of `cfg` once, resuming through `store` (a `RunStore`).
+
+    Predictions go to `artifacts/<run hash>.csv`; `data_id` names the photos (e.g. the data root) in the
+    run key. Returns `(table, predictions)`: one `size` table row per method, and all predictions.
+    """
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from minerals.results import key_hash
+    from minerals.size.predict import write_predictions
+
+    rows, preds = [], []
+    for method in cfg.methods:
+        key = {"section": "size", "method": method, "data": data_id, "config": asdict(cfg)}
+        path = Path(artifacts) / f"{key_hash(key)}.csv"
+
+        def compute(method=method, path=path):
+            df = evaluate_release(size_table, method, cfg, progress=progress)
+            write_predictions(df, path)
+            return summarise(df, n_boot=cfg.n_boot)
+
+        row = store.run(key, compute, force=not path.exists())
+        rows.append(row)
+        preds.append(pd.read_csv(path, keep_default_na=True))
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS), pd.concat(preds, ignore_index=True)

@@ -1,0 +1,318 @@
+"""The reproduction check: ledger parsing, smoke and paper comparisons, the CLI, the report page."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pandas as pd
+import pytest
+
+from minerals import check
+from minerals.cli import main
+
+FEWSHOT = pd.DataFrame({
+    "subset": [10, 10, 98], "model": ["tf_efficientnet_lite0"] * 3, "pretrained": [True, False, True],
+    "resolution": [224, 224, 224], "epochs": [2, 2, 2], "top1": [0.625, 0.25, 0.1875],
+    "top3": [0.875, 0.5, 0.375], "top5": [1.0, 0.75, 0.5], "top10": [1.0, 1.0, 0.75],
+    "balanced_acc": [0.6, 0.2, float("nan")], "n_train": [80, 80, 160], "n_test": [16, 16, 32],
+    "wall_s": [3.2, 2.9, 5.0], "device": ["cpu"] * 3,
+})
+SIZE = pd.DataFrame({"method": ["baseline", "improved"], "n": [40, 40], "coverage": [0.7, 0.975],
+                     "mae_cm": [1.25, 0.4], "rmse_cm": [1.8, 0.55], "r2": [0.62, 0.93], "mape": [0.21, 0.06]})
+TOLERANCES = """
+[defaults]
+ignore = ["wall_s"]
+
+[fewshot]
+key = ["subset", "model", "pretrained", "resolution", "epochs"]
+
+[size]
+key = ["method"]
+[size.tolerance]
+mae_cm = 0.05
+"""
+
+
+def write_tables(results, tables: dict[str, pd.DataFrame], profile: str = "smoke"):
+    folder = results / profile / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        df.to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def smoke(tmp_path, monkeypatch):
+    """A private reference folder (written by update_reference) and a results folder that matches it."""
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    (reference / "tolerances.toml").write_text(TOLERANCES, encoding="utf-8")
+    monkeypatch.setattr(check, "reference_dir", lambda: reference)
+    monkeypatch.setattr(check, "declared_tables", lambda: ["fewshot", "size"])
+    results = tmp_path / "results"
+    folder = write_tables(results, {"fewshot": FEWSHOT, "size": SIZE})
+    assert check.update_reference(results) == {"fewshot": "new", "size": "new"}
+    return reference, results, folder
+
+
+# ------------------------------------------------------------------------------------------ the ledger
+
+def test_shipped_ledger_parses_and_holds_the_known_subset_table():
+    ledger = check.load_ledger()
+    values = {(r.table, r.key_text, r.metric): r.text for r in ledger}
+    # The subset table as republished with the dataset (../shared/reference/mineralimage5k.md), read
+    # from the data module's paper_subsets.csv.
+    known = {"full": (5139, 44784, 1), "360": (360, 31982, 17), "98": (98, 23496, 78),
+             "36": (36, 16001, 187), "10": (10, 8549, 462)}
+    for subset, numbers in known.items():
+        for metric, number in zip(("classes", "images", "min_per_class"), numbers):
+            assert values[("subsets", f"subset={subset}", f"found_{metric}")] == str(number)
+    assert values[("subsets", "subset=size", "found_images")] == "18076"
+    assert values[("subsets", "subset=segmentation", "found_images")] == ">100"
+    assert ("subsets", "subset=size", "found_classes") not in values  # a dash in the paper
+    # Table 3 exists for ResNet50 on 10/98/360 at top-1/3/5/10, waiting for the PDF.
+    table3 = [r for r in ledger if r.table == "fewshot" and r.key.get("model") == "resnet50"]
+    assert {(r.key["subset"], r.metric) for r in table3} == {(s, f"top{k}") for s in ("10", "98", "360")
+                                                             for k in (1, 3, 5, 10)}
+    assert all(r.value is None for r in table3)
+    assert {r.table for r in ledger} >= {"subsets", "fewshot", "zeroshot", "size", "segmentation"}
+
+
+@pytest.mark.parametrize("line, message", [
+    ("fewshot,subset=10,top1,seventy,percent,2,Table 3,", "not a number"),
+    ("fewshot,subset=10,top1,70,percent,-1,Table 3,", "tolerance"),
+    ("fewshot,subset=10,top1,70,permille,2,Table 3,", "unknown unit"),
+    ("fewshot,subset 10,top1,70,percent,2,Table 3,", "column=value"),
+    ("fewshot,subset=10,top1,70,percent,2,Table 3,\nfewshot,SUBSET=10,top1,71,percent,2,Table 3,", "duplicate"),
+])
+def test_a_malformed_ledger_row_names_its_line(tmp_path, line, message):
+    path = tmp_path / "ledger.csv"
+    path.write_text(",".join(check.LEDGER_COLUMNS) + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(check.CheckError, match=message) as err:
+        check.load_ledger(path)
+    assert f"{path}, line " in str(err.value)
+
+
+def test_a_ledger_without_its_columns_says_which(tmp_path):
+    path = tmp_path / "ledger.csv"
+    path.write_text("table,key,metric\nfewshot,subset=10,top1\n", encoding="utf-8")
+    with pytest.raises(check.CheckError, match="missing column.*paper_value"):
+        check.load_ledger(path)
+
+
+def test_paper_table_pivots_the_ledger():
+    table = check.paper_table("subsets")
+    row = table.set_index("subset").loc["98"]
+    assert (row["found_classes"], row["found_images"], row["found_min_per_class"]) == (98, 23496, 78)
+    assert table.set_index("subset").loc["segmentation", "found_images"] == ">100"
+    with pytest.raises(check.CheckError, match="no rows"):
+        check.paper_table("nonsense")
+
+
+# ------------------------------------------------------------------------------------------ smoke
+
+def test_identical_tables_pass_and_timing_is_not_compared(smoke):
+    reference, results, folder = smoke
+    assert "wall_s" not in pd.read_csv(reference / "fewshot.csv").columns
+    slower = FEWSHOT.assign(wall_s=FEWSHOT.wall_s * 10).iloc[::-1]  # timing and row order do not matter
+    write_tables(results, {"fewshot": slower})
+    claims = check.compare("smoke", results)
+    assert claims and all(c.status == check.PASS for c in claims), check.format_lines(claims)
+    # every value column of every row is a claim; key columns and ignored ones are not
+    assert len(claims) == 3 * 8 + 2 * 6
+    assert check.passed(claims)
+
+
+def test_changing_one_number_fails_and_names_it(smoke, capsys):
+    _, results, folder = smoke
+    changed = FEWSHOT.copy()
+    changed.loc[1, "top3"] = 0.5625
+    changed.to_csv(folder / "fewshot.csv", index=False)
+    assert main(["check", "--profile", "smoke", "--results", str(results)]) == 1
+    out = capsys.readouterr().out
+    failing = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert len(failing) == 1, out
+    assert "fewshot[subset=10, model=tf_efficientnet_lite0, pretrained=False, resolution=224, epochs=2].top3" in failing[0]
+    assert "0.5" in failing[0] and "0.5625" in failing[0] and "+0.0625" in failing[0]
+    assert "1 fail" in out.splitlines()[-1]
+
+
+def test_a_declared_tolerance_is_honoured(smoke):
+    _, results, folder = smoke
+    write_tables(results, {"size": SIZE.assign(mae_cm=SIZE.mae_cm + 0.04)})
+    assert check.passed(check.compare("smoke", results))
+    write_tables(results, {"size": SIZE.assign(mae_cm=SIZE.mae_cm + 0.06)})
+    failed = [c for c in check.compare("smoke", results) if c.status == check.FAIL]
+    assert [(c.key, c.metric) for c in failed] == [("method=baseline", "mae_cm"), ("method=improved", "mae_cm")]
+    assert failed[0].tolerance == "±0.05" and failed[0].delta == pytest.approx(0.06)
+
+
+def test_exact_means_exact_beyond_float_noise(smoke):
+    _, results, _ = smoke
+    write_tables(results, {"size": SIZE.assign(r2=SIZE.r2 * (1 + 1e-12))})
+    assert check.passed(check.compare("smoke", results))
+    write_tables(results, {"size": SIZE.assign(r2=SIZE.r2 + 1e-6)})
+    assert not check.passed(check.compare("smoke", results))
+
+
+def test_nan_matches_only_nan(smoke):
+    _, results, _ = smoke
+    write_tables(results, {"fewshot": FEWSHOT.assign(balanced_acc=[0.6, 0.2, 0.3])})
+    failed = [c for c in check.compare("smoke", results) if c.status != check.PASS]
+    assert [(c.metric, c.status) for c in failed] == [("balanced_acc", check.FAIL)]
+    assert math.isnan(failed[0].expected) and failed[0].ours == 0.3
+
+
+def test_missing_table_row_and_column_are_missing_and_extra_ones_fail(smoke, capsys):
+    _, results, folder = smoke
+    (folder / "size.csv").unlink()
+    moved = FEWSHOT.iloc[:1].assign(subset=360, extra=1)  # one row re-keyed, one column added, one dropped
+    write_tables(results, {"fewshot": pd.concat([FEWSHOT.iloc[1:], moved]).drop(columns="top10")})
+    claims = check.compare("smoke", results)
+    by_status = {s: [c for c in claims if c.status == s] for s in check.STATUSES}
+    assert {c.table for c in by_status[check.MISSING] if "no results table" in c.detail} == {"size"}
+    assert {(c.key.split(",")[0], c.metric) for c in by_status[check.MISSING] if c.table == "fewshot"} >= {
+        ("subset=10", "top1"), ("subset=10", "top10"), ("subset=98", "top10")}
+    assert {c.metric for c in by_status[check.FAIL]} == {"(row)", "extra"}
+    assert main(["check", "--profile", "smoke", "--results", str(results)]) == 1
+
+
+def test_a_declared_table_without_reference_is_missing(smoke, monkeypatch):
+    _, results, _ = smoke
+    monkeypatch.setattr(check, "declared_tables", lambda: ["fewshot", "size", "segmentation"])
+    claims = check.compare("smoke", results)
+    missing = [c for c in claims if c.status == check.MISSING]
+    assert [(c.table, c.metric) for c in missing] == [("segmentation", "(table)")]
+    assert "--update-reference" in missing[0].detail
+
+
+def test_update_reference_reports_changes_and_refuses_incomplete_results(smoke, monkeypatch):
+    reference, results, folder = smoke
+    assert check.update_reference(results) == {"fewshot": "unchanged", "size": "unchanged"}
+    (reference / "stale.csv").write_text("a\n1\n", encoding="utf-8")
+    write_tables(results, {"size": SIZE.assign(n=41)})
+    assert check.update_reference(results) == {"fewshot": "unchanged", "size": "changed", "stale": "removed"}
+    assert not (reference / "stale.csv").exists()
+    (folder / "size.csv").unlink()
+    with pytest.raises(check.CheckError, match="no smoke table size"):
+        check.update_reference(results)
+    write_tables(results, {"size": pd.concat([SIZE, SIZE])})
+    with pytest.raises(check.CheckError, match="not unique on the key"):
+        check.update_reference(results)
+    assert pd.read_csv(reference / "size.csv").n.tolist() == [41, 41]  # nothing written on refusal
+
+
+def test_update_reference_via_cli_then_check_passes(smoke, capsys):
+    _, results, _ = smoke
+    assert main(["check", "--profile", "smoke", "--results", str(results), "--update-reference"]) == 0
+    out = capsys.readouterr().out
+    assert "reference fewshot: unchanged" in out and "0 fail" in out
+    assert main(["check", "--profile", "paper", "--update-reference"]) == 2
+    assert "smoke profile only" in capsys.readouterr().err
+
+
+def test_nothing_to_check_is_an_error(tmp_path, monkeypatch, capsys):
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    (reference / "tolerances.toml").write_text("", encoding="utf-8")
+    monkeypatch.setattr(check, "reference_dir", lambda: reference)
+    monkeypatch.setattr(check, "declared_tables", lambda: [])
+    assert main(["check", "--profile", "smoke", "--results", str(tmp_path)]) == 1
+    assert "nothing to check" in capsys.readouterr().err
+
+
+def test_json_is_one_object_without_nan(smoke, capsys):
+    _, results, _ = smoke
+    assert main(["check", "--profile", "smoke", "--results", str(results), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["ok"] is True and payload["profile"] == "smoke"
+    assert payload["counts"]["pass"] == len(payload["claims"]) == 36
+    nan_claim = next(c for c in payload["claims"] if c["metric"] == "balanced_acc" and c["key"].startswith("subset=98"))
+    assert nan_claim["expected"] is None and nan_claim["status"] == "pass"
+
+
+# ------------------------------------------------------------------------------------------ paper
+
+LEDGER = """table,key,metric,paper_value,unit,tolerance,where,note
+fewshot,subset=10;model=TF_EfficientNet_Lite0;pretrained=true,top1,62,percent,1,Table 3,
+fewshot,subset=10;model=tf_efficientnet_lite0;pretrained=true,top3,80,percent,1,Table 3,
+fewshot,subset=10;model=tf_efficientnet_lite0,top5,100,percent,1,Table 3,
+fewshot,subset=98;model=tf_efficientnet_lite0,top10,,percent,1,Table 3,
+size,method=baseline,n,>30,count,0,size section,
+size,method=improved,n,>40,count,0,size section,
+size,method=baseline,mape,21,percent,0.5,size section,
+segmentation,method=gradcam,miou,0.5,fraction,0.05,segmentation section,
+"""
+
+
+def test_paper_claims_convert_units_and_name_every_outcome(tmp_path):
+    path = tmp_path / "ledger.csv"
+    path.write_text(LEDGER, encoding="utf-8")
+    results = tmp_path / "results"
+    write_tables(results, {"fewshot": FEWSHOT, "size": SIZE}, profile="paper")
+    claims = {(c.table, c.key, c.metric): c for c in check.compare_paper(results, check.load_ledger(path))}
+    top1 = claims[("fewshot", "subset=10, model=TF_EfficientNet_Lite0, pretrained=true", "top1")]
+    assert (top1.status, top1.expected, top1.ours) == (check.PASS, 62.0, 62.5)  # 0.625 shown as 62.5 %
+    top3 = claims[("fewshot", "subset=10, model=tf_efficientnet_lite0, pretrained=true", "top3")]
+    assert top3.status == check.FAIL and top3.delta == pytest.approx(7.5)
+    ambiguous = claims[("fewshot", "subset=10, model=tf_efficientnet_lite0", "top5")]
+    assert ambiguous.status == check.MISSING and "2 rows" in ambiguous.detail
+    untranscribed = claims[("fewshot", "subset=98, model=tf_efficientnet_lite0", "top10")]
+    assert untranscribed.status == check.NOT_TRANSCRIBED and untranscribed.ours == 75.0
+    assert claims[("size", "method=baseline", "n")].status == check.PASS  # 40 > 30
+    assert claims[("size", "method=improved", "n")].status == check.FAIL  # 40 is not > 40
+    assert claims[("size", "method=baseline", "mape")].status == check.PASS
+    assert "no results table paper/tables/segmentation.csv" in claims[("segmentation", "method=gradcam", "miou")].detail
+    line = check.summary_line(list(claims.values()))
+    assert line == ("Paper profile: 3 of 7 transcribed paper numbers reproduce; 2 fail; 2 missing; "
+                    "1 paper numbers not transcribed yet.")
+
+
+def test_paper_check_without_results_exits_nonzero(tmp_path, capsys):
+    assert main(["check", "--profile", "paper", "--results", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "not transcribed" in out and "missing" in out
+
+
+# ------------------------------------------------------------------------------------------ report
+
+def test_summary_line_of_the_smoke_profile_counts_untranscribed_ledger_rows(smoke):
+    _, results, _ = smoke
+    line = check.summary_line(check.compare("smoke", results))
+    untranscribed = sum(r.value is None for r in check.load_ledger())
+    assert line == f"Smoke profile: 36 of 36 numbers reproduce; 0 fail; 0 missing; {untranscribed} paper numbers not transcribed yet."
+
+
+def _sphinx_build(tmp_path, pages: dict[str, str]) -> None:
+    from sphinx.cmd.build import build_main
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text('extensions = ["myst_parser"]\nmyst_enable_extensions = ["colon_fence", "dollarmath"]\n'
+                                 'exclude_patterns = ["_build"]\n', encoding="utf-8")
+    (src / "index.md").write_text("# Index\n\n```{toctree}\n" + "\n".join(pages) + "\n```\n", encoding="utf-8")
+    for name, text in pages.items():
+        (src / f"{name}.md").write_text(text, encoding="utf-8")
+    warnings = tmp_path / "warnings.txt"
+    status = build_main(["-W", "-q", "-b", "html", "-w", str(warnings), str(src), str(tmp_path / "html")])
+    assert status == 0, warnings.read_text()
+
+
+def test_report_pages_build_with_warnings_as_errors(smoke, tmp_path):
+    _, results, folder = smoke
+    changed = FEWSHOT.copy()
+    changed.loc[0, "model"] = "odd|name_with__underscores*"
+    changed.to_csv(folder / "fewshot.csv", index=False)
+    smoke_md = check.render_markdown(check.compare("smoke", results), "smoke")
+    paper_md = check.render_markdown(check.compare("paper", tmp_path), "paper")
+    assert smoke_md.startswith("# Reproduction report\n") and "**FAIL**" in smoke_md
+    assert "## The paper's numbers" in smoke_md and "`subset=segmentation`" in smoke_md
+    assert "Table 3" in paper_md and "not transcribed" in paper_md
+    _sphinx_build(tmp_path, {"smoke": smoke_md, "paper": paper_md})
+    html = (tmp_path / "html" / "smoke.html").read_text(encoding="utf-8")
+    # the summary, the one smoke table that differs, one ledger table per paper table
+    assert html.count("<table") == 1 + 1 + len({r.table for r in check.load_ledger()})
+    assert "16 of 25 values match" in html and "12 of 12 values match" in html
+    assert "odd|name_with__underscores*" in html

@@ -1,0 +1,205 @@
+"""Size estimation: the upstream baseline, the improved estimator, bad input, metrics, CLI, and the targets
+on synthetic releases the estimator was not tuned on (other seeds and photo styles)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from minerals.cli import main
+from minerals.size import SizeConfig, measure, predict, summarise
+from minerals.size import baseline
+from minerals.size.cards import find_cards
+from minerals.size.evaluate import error_by_size
+
+CUBE_CM = 1.27
+
+
+def photo(width=768, height=576, cube=48.0, cube_at=(560, 330), specimen=(300, 300, 150, 90), backdrop=(150, 150, 150),
+          card=None, top=0.25, seed=0, cube_grey=95):
+    """A plain test photo: backdrop with a gradient, a grey cube (front face `cube` px wide plus a
+    lighter top face), an ellipse specimen `(cx, cy, rx, ry)` and optionally a card `(x, y, w, h)` with text lines.
+
+    Returns `(rgb, true longest extent in cm)`.
+    """
+    rng = np.random.default_rng(seed)
+    k = 4  # drawn at 4x and averaged down, so that edges are exact to a quarter pixel
+    yy = np.linspace(0.92, 1.05, height * k)[:, None, None]
+    img = np.clip(np.array(backdrop, float)[None, None] * yy * np.ones((1, width * k, 1)), 0, 255).astype(np.uint8)
+
+    def poly(points, colour):
+        cv2.fillPoly(img, [(np.array(points) * k).astype(np.int32)], colour)
+
+    cx, cy, rx, ry = specimen
+    cv2.ellipse(img, (int(cx * k), int(cy * k)), (int(rx * k), int(ry * k)), 0, 0, 360, (170, 90, 60), -1)
+    if cube:
+        x0, y1 = cube_at
+        poly([[x0, y1 - cube], [x0 + cube, y1 - cube], [x0 + cube + 4, y1 - cube - top * cube],
+              [x0 + 4, y1 - cube - top * cube]], (175, 175, 172))
+        poly([[x0, y1 - cube], [x0 + cube, y1 - cube], [x0 + cube, y1], [x0, y1]], (95, 95, 98))
+    if card:
+        x, y, w, h = card
+        poly([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], (242, 240, 232))
+        for i in range(3):
+            cv2.line(img, (k * (x + 8), k * (y + 14 + 14 * i)), (k * (x + w - 12 - 15 * i), k * (y + 14 + 14 * i)),
+                     (35, 35, 35), 2 * k)
+    img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+    img = np.clip(img + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
+    return img, 2 * rx * CUBE_CM / cube if cube else None
+
+
+# --- the improved estimator ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cube,backdrop", [(30.0, (150, 150, 150)), (48.0, (235, 235, 235)), (64.0, (25, 25, 30)),
+                                           (40.0, (90, 130, 170))])
+def test_improved_measures_cube_and_extent(cube, backdrop):
+    rgb, truth = photo(cube=cube, backdrop=backdrop)
+    est = measure(rgb, "improved", SizeConfig())
+    assert est.ok, est.status
+    assert est.cube_side_px == pytest.approx(cube, rel=0.03)
+    assert est.size_cm == pytest.approx(truth, rel=0.04)
+    assert 0 < est.confidence <= 1
+
+
+def test_improved_excludes_label_card_and_does_not_mutate_input():
+    rgb, truth = photo(card=(40, 470, 200, 70))
+    before = rgb.copy()
+    est = measure(rgb, "improved", SizeConfig())
+    assert est.ok and est.size_cm == pytest.approx(truth, rel=0.04)
+    assert len(est.cards) == 1
+    np.testing.assert_array_equal(rgb, before)
+
+
+@pytest.mark.parametrize("case,reason", [
+    ("no cube", "no cube"),
+    ("small cube", "cube too small"),
+    ("cut", "cut by the frame"),
+    ("two cubes", "two cubes"),
+    ("square card only", "no cube"),
+])
+def test_improved_abstains_with_a_reason(case, reason):
+    if case == "no cube":
+        rgb, _ = photo(cube=0)
+    elif case == "small cube":
+        rgb, _ = photo(cube=12.0)
+    elif case == "cut":
+        rgb, _ = photo(specimen=(60, 300, 150, 90))
+    elif case == "two cubes":
+        rgb, _ = photo()
+        rgb[250:330, 60:120] = rgb[250:330, 555:615]  # the cube again, far from the first one
+    else:
+        rgb, _ = photo(cube=0, card=(560, 250, 90, 90))
+    est = measure(rgb, "improved", SizeConfig())
+    assert not est.ok and reason in est.status
+    assert est.size_cm is None and est.confidence == 0.0
+
+
+@pytest.mark.parametrize("backdrop", [(240, 240, 240), (150, 150, 150), (60, 60, 60)])
+def test_card_detector_finds_the_card(backdrop):
+    rgb, _ = photo(backdrop=backdrop, card=(40, 470, 200, 70))
+    cards = find_cards(rgb)
+    assert len(cards) == 1
+    x0, y0, x1, y1 = cards[0].box
+    # Within the card and covering its text lines (on a white backdrop only the text shows).
+    assert 28 <= x0 <= 50 and 458 <= y0 <= 484 and 200 <= x1 <= 252 and 512 <= y1 <= 552
+
+
+# --- the upstream baseline -----------------------------------------------------------------------------------
+
+def test_baseline_finds_upstream_cube_and_uses_box_width():
+    # The upstream threshold (C = 40) needs a cube much darker than its surroundings, as on pale backdrops.
+    rgb, _ = photo(width=1024, height=768, cube=72.0, cube_at=(760, 430), top=0.0, specimen=(380, 380, 200, 120),
+                   backdrop=(215, 215, 215), cube_grey=70)
+    boxes = [{"label": "a stone", "confidence": 0.5, "box": [180 / 1024, 260 / 768, 580 / 1024, 500 / 768]}]
+    est = baseline.estimate(rgb, boxes, [])
+    assert est.ok, est.status
+    assert est.cube_side_px == pytest.approx(72, abs=3)
+    assert est.size_cm == pytest.approx(400 * CUBE_CM / est.cube_side_px)
+    faithful = baseline.estimate(rgb, boxes, [], paper_faithful=True)
+    assert faithful.size_cm == int(est.size_cm)
+
+
+def test_baseline_drops_boxes_over_a_card_and_needs_boxes():
+    rgb, _ = photo(width=1024, height=768, cube=72.0, cube_at=(760, 430), top=0.0, backdrop=(215, 215, 215),
+                   cube_grey=70)
+    card = (100.0, 600.0, 300.0, 700.0)
+    boxes = [{"box": [100 / 1024, 600 / 768, 300 / 1024, 700 / 768]}]
+    assert "overlaps a label card" in baseline.estimate(rgb, boxes, [card]).status
+    assert "no mineral boxes" in baseline.estimate(rgb, [], []).status
+
+
+def test_parallel_pairs_of_a_square_crop():
+    crop = np.full((80, 80), 200, np.uint8)
+    crop[15:65, 15:65] = 60
+    pairs, lines = baseline.parallel_pairs(crop)
+    assert pairs == 2 and lines <= 15
+
+
+# --- files, bad input, CLI -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def photo_dir(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    good, _ = photo()
+    Image.fromarray(good).save(folder / "a_good.jpg", quality=92)
+    Image.fromarray(good).convert("L").save(folder / "b_grey.jpg", quality=92)
+    Image.fromarray(good).resize((3072, 2304)).save(folder / "c_huge.jpg", quality=80)
+    Image.fromarray(good[:40, :50]).save(folder / "d_tiny.png")
+    (folder / "e_text.jpg").write_text("not an image")
+    Image.fromarray(photo(cube=0)[0]).save(folder / "f_nocube.png")
+    return folder
+
+
+def test_predict_bad_input_gives_reasons_and_keeps_going(photo_dir, tmp_path):
+    df = predict([photo_dir], "improved", SizeConfig(), overlays=tmp_path / "ov", progress=False)
+    assert list(df.columns) == ["path", "size_cm", "cm_per_px", "cube_side_px", "confidence", "status"]
+    status = dict(zip(df["path"].map(lambda p: p.rsplit("/", 1)[-1]), df["status"]))
+    assert status["a_good.jpg"] == "ok" and status["b_grey.jpg"] == "ok" and status["c_huge.jpg"] == "ok"
+    assert "too small" in status["d_tiny.png"]
+    assert "unreadable image" in status["e_text.jpg"] and "e_text.jpg" in status["e_text.jpg"]
+    assert "no cube" in status["f_nocube.png"]
+    assert df.loc[df.status != "ok", "size_cm"].isna().all()
+    sizes = df.set_index(df["path"].map(lambda p: p.rsplit("/", 1)[-1]))["size_cm"]
+    # The huge copy is the same photo 4x larger: same size in cm, cube 4x more pixels.
+    assert sizes["c_huge.jpg"] == pytest.approx(sizes["a_good.jpg"], rel=0.03)
+    px = df.set_index(df["path"].map(lambda p: p.rsplit("/", 1)[-1]))["cube_side_px"]
+    assert px["c_huge.jpg"] == pytest.approx(4 * px["a_good.jpg"], rel=0.03)
+    assert len(list((tmp_path / "ov").glob("*.png"))) == 5  # every readable photo
+
+
+def test_cli_writes_csv_and_reports_errors(photo_dir, tmp_path, capsys):
+    out = tmp_path / "preds.csv"
+    assert main(["size", str(photo_dir / "a_good.jpg"), "--out", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert len(df) == 1 and df["status"][0] == "ok" and df["size_cm"][0] > 0
+    assert main(["size"]) == 2
+    assert main(["size", str(tmp_path / "missing.jpg")]) == 2
+    assert main(["size", str(photo_dir), "--paper-faithful"]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+# --- metrics -------------------------------------------------------------------------------------------------
+
+def test_summarise_counts_coverage_and_errors_over_estimates_only():
+    preds = pd.DataFrame({"method": "m", "size_cm": [1.1, np.nan, 3.0, 3.6], "true_cm": [1.0, 5.0, 3.0, 4.0]})
+    row = summarise(preds, n_boot=200)
+    assert row["n"] == 4 and row["coverage"] == pytest.approx(0.75)
+    assert row["mape"] == pytest.approx((0.1 + 0 + 0.1) / 3)
+    assert row["mae_cm"] == pytest.approx((0.1 + 0 + 0.4) / 3)
+    assert row["mape_low"] <= row["mape"] <= row["mape_high"]
+    bins = error_by_size(preds, bins=2)
+    assert set(bins.columns) >= {"method", "bin", "n", "coverage", "mape"} and bins["n"].sum() == 4
+
+
+def test_config_from_profile_section_rejects_unknown_keys():
+    assert SizeConfig.from_section({"methods": ["improved"], "work_side": 384}).methods == ("improved",)
+    with pytest.raises(ValueError, match="unknown keys"):
+        SizeConfig.from_section({"work_sid": 384})
+    with pytest.raises(ValueError, match="methods"):
+        SizeConfig.from_section({"methods": ["magic"]})
