@@ -5,7 +5,8 @@ quality 90) to a temporary folder and prints medians of `--repeats` runs:
 
 - `load_image(path, 224)` (draft mode) against the naive reference `Image.open().convert("RGB").resize()`;
 - `ClassificationDataset` at 224 px through a DataLoader with 2 workers, against the target 150 images/s;
-- `verify`'s decode rate with 2 worker processes.
+- `verify`'s decode rate with 2 worker processes;
+- `open_release` and `subset(360)` on a table the size of the real one (44,784 rows; no photos).
 
 Run: `OMP_NUM_THREADS=1 python benchmarks/bench_data.py [--photos 240] [--repeats 3]`.
 """
@@ -50,6 +51,21 @@ def write_release(root: Path, photos: int, classes: int = 10, seed: int = 0) -> 
     full = pd.DataFrame(rows)
     full.to_csv(root / "minerals_full.csv", index=False)
     full[["id", "path"]].to_csv(root / "minerals_10.csv", index=False)
+    return root
+
+
+def write_table_only(root: Path, rows: int = 44784, species: int = 5139, seed: int = 0) -> Path:
+    """minerals_full.csv and minerals_360.csv of the real release's size (photos absent: paths are not opened)."""
+    rng = np.random.default_rng(seed)
+    names = [f"species_{i:04d}" for i in rng.zipf(1.3, rows) % species]
+    box = '[{"label": "a stone", "confidence": 0.31, "box": [0.21, 0.18, 0.66, 0.71]}]'
+    full = pd.DataFrame({"id": np.arange(rows), "path": [f"1_syst/1_{i}/IMG_{i:05d}.jpg" for i in range(rows)],
+                         "en_name": names, "ru_name": "", "height": 768, "width": 1024, "description": "",
+                         "mineral_boxes": box})
+    (root / "mineral_images").mkdir(parents=True, exist_ok=True)
+    full.to_csv(root / "minerals_full.csv", index=False)
+    top = full["en_name"].value_counts().index[:360]
+    full[full["en_name"].isin(top)][["id", "path"]].to_csv(root / "minerals_360.csv", index=False)
     return root
 
 
@@ -110,12 +126,18 @@ def main() -> None:
 
         loader = rate(epoch, len(ds), args.repeats)
         print(f"DataLoader, 2 workers, 224 px tensors: {loader[0]:.0f} images/s ({loader[1]:.0f}/CPU-s, so about "
-              f"{2 * loader[1]:.0f}/s on 2 free cores) vs target {TARGET_LOADER:.0f}: ratio {loader[0] / TARGET_LOADER:.2f}x "
-              f"measured, {2 * loader[1] / TARGET_LOADER:.2f}x on free cores (worker start-up included)")
+              f"{2 * loader[1]:.0f}/s on 2 free cores) vs target {TARGET_LOADER:.0f}: ratio "
+              f"{loader[0] / TARGET_LOADER:.2f}x measured, {2 * loader[1] / TARGET_LOADER:.2f}x on free cores "
+              "(worker start-up included)")
 
         ver = rate(lambda: verify(root, workers=2, progress=False), len(paths), args.repeats)
         print(f"verify, 2 processes (draft decode of every photo, counts, paper table): {ver[0]:.0f} photos/s "
               f"({ver[1]:.0f}/CPU-s)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_table_only(Path(tmp))
+        opened = rate(lambda: open_release(root).subset(360), 1, args.repeats)
+        print(f"open_release + subset(360) on 44,784 rows: {1 / opened[0]:.2f} s wall ({1 / opened[1]:.2f} CPU-s)")
 
 
 if __name__ == "__main__":

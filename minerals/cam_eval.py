@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from minerals.cam import METHODS, PERTURBATION, CamError, ForwardCounter, compute_cams
+from minerals.cam import METHODS, PERTURBATION, CamError, ForwardCounter, compute_cams, find_target_layer
 from minerals.cam_backbones import DEFAULT_PROMPTS, Backbone
 from minerals.cam_mask import MaskRule, cam_to_mask
 from minerals.metrics import bootstrap_ci, mask_scores
@@ -39,7 +39,8 @@ class SegmentationConfig:
     `max_images` caps the photos scored (0 = all); `perturbation_images` caps them further for
     ScoreCAM and AblationCAM (0 = same as the others); `score_channels` (0 = all) and
     `ablation_ratio` cut those methods' per-channel passes; `max_side` is the longest side in px at
-    which masks are scored (0 = the mask's own size).
+    which masks are scored (0 = the mask's own size); `resolution` (0 = each backbone's own) is the
+    CAM input side for backbones with convolutional target layers (ViT towers keep their own size).
     """
 
     backbones: tuple[str, ...] = ("fewshot:tf_efficientnet_lite0",)
@@ -54,6 +55,7 @@ class SegmentationConfig:
     ablation_ratio: float = 1.0
     score_channels: int = 0
     max_side: int = 512
+    resolution: int = 0
     n_boot: int = 1000
     overlay_cases: int = 2
 
@@ -81,6 +83,12 @@ class SegmentationConfig:
         elif method == "ablationcam":
             options.update(perturbation_batch=self.perturbation_batch, ablation_ratio=self.ablation_ratio)
         return options
+
+    def resolution_for(self, backbone: Backbone) -> int | tuple[int, int]:
+        """The CAM input size of `backbone` under this config."""
+        if self.resolution and find_target_layer(backbone.model).layout == "nchw":
+            return self.resolution
+        return backbone.resolution
 
     def images_for(self, method: str, n: int) -> int:
         """How many of `n` photos `method` is scored on."""
@@ -142,14 +150,15 @@ def cam_run(backbone: Backbone, method: str, samples: Sequence[Sample], cfg: Seg
     `n_images`, `cam_s_per_image`, `forwards_per_image` and the file name.
     """
     options = cfg.method_options(method)
-    key = {"backbone": backbone.identity, "method": method, "options": options,
-           "resolution": backbone.resolution, "images": samples_digest(samples)}
+    resolution = cfg.resolution_for(backbone)
+    key = {"backbone": backbone.identity, "method": method, "options": options, "resolution": resolution,
+           "images": samples_digest(samples)}
     path = Path(cache) / f"cams-{key_hash(key)}.npz"
 
     def compute() -> dict:
         with ForwardCounter(backbone.model) as counter:
             start = time.perf_counter()
-            cams = compute_cams(backbone.model, [s.image for s in samples], method, resolution=backbone.resolution,
+            cams = compute_cams(backbone.model, [s.image for s in samples], method, resolution=resolution,
                                 mean=backbone.mean, std=backbone.std, targets=backbone.targets(len(samples)),
                                 device=device, **options)
             seconds = time.perf_counter() - start
@@ -246,3 +255,14 @@ def evaluate(samples: Sequence[Sample], backbones: Sequence[Backbone], cfg: Segm
                                         forwards_per_image=metrics["forwards_per_image"]))
     per_image = pd.concat(frames, ignore_index=True)
     return SegmentationResult(summarise(per_image, cfg.n_boot, seed), per_image, samples, files)
+
+
+def run(session, cfg: SegmentationConfig) -> SegmentationResult:
+    """The section for a notebook session: its release's `segm` pairs, every backbone of `cfg`, resumable."""
+    from minerals.cam_backbones import load_backbone
+
+    samples = load_samples(session.release.segmentation()[:cfg.max_images or None], cfg.max_side)
+    backbones = [load_backbone(spec, session, session.device, cfg.prompts, cfg.fewshot_subset)
+                 for spec in cfg.backbones]
+    return evaluate(samples, backbones, cfg, session.store(SECTION), session.artifacts(SECTION), session.device,
+                    session.seed)

@@ -11,7 +11,8 @@ Two sources of expected values, both data files in `minerals/resources/`:
   the paper's unit, a tolerance in that unit, where in the paper). An empty value means "not
   transcribed yet": fill it in from the PDF, no code changes needed. Row keys are `column=value` pairs
   joined by `;` (for example `subset=10;model=resnet50`) and match our table's columns, ignoring case.
-  A value may also be a bound as the paper states it (`>100`).
+  A value may also be a bound as the paper states it (`>100`). The subset table is not repeated there:
+  its rows come from the data module's `paper_subsets.csv`.
 
 Each comparison is a `Claim` whose status is `pass`, `fail`, `missing` (our table, row or column is
 absent) or `not transcribed`. `render_markdown` turns claims into the book's "Reproduction report" page.
@@ -24,6 +25,7 @@ import io
 import math
 import operator
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from minerals.results import atomic_write
+from minerals.session import notebook_registry
 
 PASS, FAIL, MISSING, NOT_TRANSCRIBED = "pass", "fail", "missing", "not transcribed"
 STATUSES = (PASS, FAIL, MISSING, NOT_TRANSCRIBED)
@@ -45,6 +48,8 @@ EXACT_RTOL, EXACT_ATOL = 1e-9, 1e-12  # "exact" survives a CSV round trip but no
 # `subsets` holds our counts as found_<column>.
 SUBSET_COLUMNS = ("classes", "images", "min_per_class")
 SUBSET_WHERE = "subset table (dataset section)"
+REFERENCE_NAME = "minerals/resources/smoke_reference"
+TABLE_CLAIM = "(table)"  # the metric of a claim about a whole table (its smoke reference is missing)
 
 
 class CheckError(ValueError):
@@ -115,9 +120,6 @@ def resource_path(name: str) -> Path:
     return Path(str(resources.files("minerals").joinpath("resources", name)))
 
 
-REFERENCE_NAME = "minerals/resources/smoke_reference"
-
-
 def reference_dir() -> Path:
     """`minerals/resources/smoke_reference/`: committed smoke tables and their tolerances."""
     return resource_path("smoke_reference")
@@ -125,8 +127,6 @@ def reference_dir() -> Path:
 
 def declared_tables() -> list[str]:
     """Table ids that `resources/notebooks.toml` declares, in notebook order."""
-    from minerals.session import notebook_registry
-
     return [t for entry in notebook_registry().values() for t in entry.get("tables", [])]
 
 
@@ -319,18 +319,15 @@ def _paper_claim(row: LedgerRow, table: pd.DataFrame | None, path: Path) -> Clai
     ours, problem = None, ""
     if table is None:
         problem = f"no results table paper/tables/{path.name}"
+    elif absent := [c for c in (*row.key, row.metric) if c not in table.columns]:
+        problem = f"{path.name} has no column {', '.join(absent)}"
+    elif len(matches := match_rows(table, row.key)) != 1:
+        problem = (f"no row {row.key_text or '(any)'} in {path.name}" if len(matches) == 0 else
+                   f"{len(matches)} rows of {path.name} match {row.key_text or '(any)'}; make the ledger key unique")
     else:
-        absent = [c for c in (*row.key, row.metric) if c not in table.columns]
-        matches = match_rows(table, row.key) if not absent else table.iloc[:0]
-        if absent:
-            problem = f"{path.name} has no column {', '.join(absent)}"
-        elif len(matches) == 0:
-            problem = f"no row {row.key_text or '(any)'} in {path.name}"
-        elif len(matches) > 1:
-            problem = f"{len(matches)} rows of {path.name} match {row.key_text or '(any)'}; make the ledger key unique"
-        else:
-            number = to_number(matches.iloc[0][row.metric])
-            ours = number * scale if number is not None else matches.iloc[0][row.metric]
+        cell = matches.iloc[0][row.metric]
+        number = to_number(cell)
+        ours = number * scale if number is not None else cell
 
     if row.value is None:
         return Claim(**base, ours=ours if not problem else None, delta=None, status=NOT_TRANSCRIBED,
@@ -356,6 +353,9 @@ def load_tolerances(path: str | Path | None = None) -> dict[str, TableSpec]:
     defaults = data.pop("defaults", {})
     specs = {"": TableSpec(ignore=frozenset(defaults.get("ignore", [])))}
     for table, entry in data.items():
+        unknown = set(entry) - {"key", "ignore", "tolerance"} if isinstance(entry, dict) else {"(not a table)"}
+        if unknown:
+            raise CheckError(f"{path}: [{table}] may hold only key, ignore and tolerance; found {', '.join(sorted(unknown))}")
         tolerance = entry.get("tolerance", {})
         bad = {c: v for c, v in tolerance.items() if to_number(v) is None or to_number(v) < 0}
         if bad:
@@ -378,7 +378,7 @@ def compare_smoke(results_dir: str | Path, reference: str | Path | None = None) 
         ref_path, ours_path = ref_dir / f"{table_id}.csv", folder / f"{table_id}.csv"
         where = f"{REFERENCE_NAME}/{ref_path.name}"
         if not ref_path.exists():
-            claims.append(Claim("smoke", table_id, "", "(table)", None, None, None, MISSING, where=where,
+            claims.append(Claim("smoke", table_id, "", TABLE_CLAIM, None, None, None, MISSING, where=where,
                                 detail="no smoke reference table: run `minerals check --profile smoke --update-reference`"))
             continue
         spec = specs.get(table_id, TableSpec(ignore=specs[""].ignore))
@@ -390,61 +390,65 @@ def compare_smoke(results_dir: str | Path, reference: str | Path | None = None) 
 
 def compare_tables(table_id: str, expected: pd.DataFrame, ours: pd.DataFrame | None, spec: TableSpec,
                    where: str = "", ours_name: str = "ours") -> list[Claim]:
-    """Cell-by-cell claims of one table; rows matched on `spec.key` (by position when no key is declared)."""
+    """Cell-by-cell claims of one table; rows matched on `spec.key` (by position when no key is declared).
+
+    Both tables are read as strings (`read_table`). Rows or columns of ours that the reference lacks
+    fail, so that a stale reference is noticed.
+    """
     key_cols = list(spec.key)
     absent_keys = [c for c in key_cols if c not in expected.columns]
     if absent_keys:
         raise CheckError(f"{where}: key column(s) {', '.join(absent_keys)} declared in tolerances.toml are not in "
                          "the reference table; fix the key or update the reference")
     values = [c for c in expected.columns if c not in key_cols and c not in spec.ignore]
+    exp_rows = expected.to_dict("records")
 
     def claim(key, metric, exp, got, delta, status, detail="", tol=0.0):
-        tol_text = f"±{format_value(tol)}" if tol else "exact"
-        return Claim("smoke", table_id, key, metric, exp, got, delta, status, tol_text, where, detail)
+        return Claim("smoke", table_id, key, metric, exp, got, delta, status, f"±{format_value(tol)}" if tol else "exact",
+                     where, detail)
 
-    def keys_of(df):
+    def keyed(rows):
+        """[(display key, normalised key)] per row."""
         if not key_cols:
-            return [f"row {i}" for i in range(len(df))]
-        return [format_key({c: df.iloc[i][c] for c in key_cols}) for i in range(len(df))]
+            return [(f"row {i}", i) for i in range(len(rows))]
+        return [(format_key({c: r[c] for c in key_cols}), tuple(normalise(r[c]) for c in key_cols)) for r in rows]
 
-    exp_keys = keys_of(expected)
-    duplicates = sorted({k for k in exp_keys if exp_keys.count(k) > 1})
-    if duplicates:
-        raise CheckError(f"{where}: rows are not unique on the key ({duplicates[0]}); declare a unique key "
+    exp_keys = keyed(exp_rows)
+    repeated = [k for k, n in Counter(norm for _, norm in exp_keys).items() if n > 1]
+    if repeated:
+        raise CheckError(f"{where}: rows are not unique on the key {key_cols} ({repeated[0]}); declare a unique key "
                          f"for [{table_id}] in tolerances.toml")
-    if ours is None:
-        return [claim(k, c, _typed(expected.iloc[i][c]), None, None, MISSING, f"no results table {ours_name}")
-                for i, k in enumerate(exp_keys) for c in values]
+    lost = [c for c in key_cols if ours is not None and c not in ours.columns]
+    if ours is None or lost:
+        detail = f"no results table {ours_name}" if ours is None else f"{ours_name} has no key column {', '.join(lost)}"
+        return [claim(k, c, _typed(r[c]), None, None, MISSING, detail) for (k, _), r in zip(exp_keys, exp_rows)
+                for c in values]
 
-    if any(c not in ours.columns for c in key_cols):
-        lost = [c for c in key_cols if c not in ours.columns]
-        return [claim(k, c, _typed(expected.iloc[i][c]), None, None, MISSING, f"{ours_name} has no key column "
-                      f"{', '.join(lost)}") for i, k in enumerate(exp_keys) for c in values]
-    our_keys = keys_of(ours)
-    index = {normalise(k): i for i, k in enumerate(our_keys)}
+    our_rows = ours.to_dict("records")
+    our_keys = keyed(our_rows)
+    index = {norm: i for i, (_, norm) in enumerate(our_keys)}
     claims = []
-    for i, k in enumerate(exp_keys):
-        j = index.get(normalise(k))
+    for (k, norm), row in zip(exp_keys, exp_rows):
+        j = index.get(norm)
         for column in values:
-            exp = _typed(expected.iloc[i][column])
-            tol = spec.tolerance.get(column, 0.0)
-            if j is None:
-                claims.append(claim(k, column, exp, None, None, MISSING, "row not in our table", tol))
-            elif column not in ours.columns:
-                claims.append(claim(k, column, exp, None, None, MISSING, "column not in our table", tol))
+            exp, tol = _typed(row[column]), spec.tolerance.get(column, 0.0)
+            if j is None or column not in ours.columns:
+                claims.append(claim(k, column, exp, None, None, MISSING,
+                                    "row not in our table" if j is None else "column not in our table", tol))
+                continue
+            got = _typed(our_rows[j][column])
+            if isinstance(exp, float) and isinstance(got, float):
+                claims.append(claim(k, column, exp, got, got - exp, PASS if within(exp, got, tol) else FAIL, tol=tol))
             else:
-                got = _typed(ours.iloc[j][column])
-                if isinstance(exp, float) and isinstance(got, float):
-                    ok = within(exp, got, tol)
-                    claims.append(claim(k, column, exp, got, got - exp, PASS if ok else FAIL, tol=tol))
-                else:
-                    ok = normalise(exp) == normalise(got)
-                    claims.append(claim(k, column, exp, got, None, PASS if ok else FAIL, tol=tol))
-    expected_keys = {normalise(k) for k in exp_keys}
-    for k in our_keys:
-        if normalise(k) not in expected_keys:
+                claims.append(claim(k, column, exp, got, None, PASS if exp == got else FAIL, tol=tol))
+    known = {norm for _, norm in exp_keys}
+    seen = Counter(norm for _, norm in our_keys)
+    for k, norm in our_keys:
+        if norm not in known:
             claims.append(claim(k, "(row)", "absent", "present", None, FAIL,
                                 "row not in the smoke reference: update the reference if the change is intended"))
+        elif seen[norm] > 1:
+            claims.append(claim(k, "(row)", "once", "repeated", None, FAIL, "our table repeats this key"))
     for column in ours.columns:
         if column not in expected.columns and column not in spec.ignore:
             claims.append(claim("", column, "absent", "present", None, FAIL,
@@ -549,11 +553,16 @@ def to_json(claims: list[Claim], profile: str, results_dir: str | Path) -> dict:
             "claims": [{"claim": c.name, **{k: clean(v) for k, v in c.__dict__.items()}} for c in claims]}
 
 
+def _clip(text: str, width: int = 32) -> str:
+    """Long text values (messages, paths) shortened for the aligned listing; --json keeps them whole."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def format_lines(claims: list[Claim]) -> str:
     """Plain text, one aligned line per claim: status, claim, expected, ours, delta, detail."""
     header = ("status", "claim", "expected", "ours", "delta", "")
-    rows = [(c.status.upper() if c.status == FAIL else c.status, c.name, format_value(c.expected),
-             format_value(c.ours), "" if c.delta is None else f"{c.delta:+.6g}", c.detail) for c in claims]
+    rows = [(c.status.upper() if c.status == FAIL else c.status, c.name, _clip(format_value(c.expected)),
+             _clip(format_value(c.ours)), "" if c.delta is None else f"{c.delta:+.6g}", c.detail) for c in claims]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     return "\n".join(("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5]).rstrip()
                      for row in [header, *rows])
@@ -631,6 +640,10 @@ def render_markdown(claims: list[Claim], profile: str) -> str:
         places = list(dict.fromkeys(c.where for c in subset if c.where))
         title = f"`{t}`" + (f": {'; '.join(places)}" if profile == "paper" and places else "")
         out += [f"## {title}", ""]
+        if profile == "smoke" and subset[0].metric == TABLE_CLAIM:
+            out += [f"**No reference table** {_code(subset[0].where)} yet: run "
+                    "`minerals check --profile smoke --update-reference` once this table is right.", ""]
+            continue
         if profile == "smoke":  # the values themselves are on the section pages: show what differs
             shown = [c for c in subset if c.status != PASS]
             out += [f"{len(subset) - len(shown)} of {len(subset)} values match the reference "

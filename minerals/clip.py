@@ -91,7 +91,9 @@ def load_clip(model: str, pretrained: str | None = None, checkpoint: str | os.Pa
       what the file holds and supplies its preprocessing.
     - `checkpoint` is a weights file (its preprocessing from an `open_clip_config.json` beside it or
       from `pretrained`) or a folder holding `open_clip_config.json` and the weights (hub layout).
-    - neither: random weights (seeded), allowed for shipped configs and for open_clip architectures.
+    - neither: random weights (seeded), for shipped configs (their config gives the preprocessing) and
+      open_clip architectures (random weights were trained with no preprocessing; open_clip's default
+      CLIP normalisation is used and `tag` says `random`).
 
     Raises ClipError saying what is missing and what to do.
     """
@@ -116,7 +118,7 @@ def load_clip(model: str, pretrained: str | None = None, checkpoint: str | os.Pa
     if not pretrained:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_SEED)
-            net = open_clip.create_model(model, device=device)
+            net = open_clip.create_model(model, device=device, pretrained_text=False)
         return _bundle(net, model, model, "random", device, open_clip.get_model_preprocess_cfg(net))
     tag_cfg = open_clip.get_pretrained_cfg(model, pretrained)
     if not tag_cfg:
@@ -157,11 +159,13 @@ def _load_checkpoint(model: str, pretrained: str | None, path: Path, device: str
                         "'preprocess_cfg' (mean, std, interpolation, resize_mode) beside the file")
     if model not in open_clip.list_models():
         raise ClipError(f"checkpoint {path}: --model must be an open_clip architecture, got {model!r}")
+    _check_text_tower(model)
     try:
         net = open_clip.create_model(model, pretrained=str(path), device=device, force_quick_gelu=quick_gelu,
                                      force_preprocess_cfg=preprocess)
     except (RuntimeError, KeyError, ValueError, AssertionError) as exc:  # open_clip reports shape clashes all ways
-        raise ClipError(f"{path}: these weights do not fit {model} ({str(exc).splitlines()[0]}); check --model") from exc
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ClipError(f"{path}: these weights do not fit {model} ({first}); check --model") from exc
     return _bundle(net, model, model, pretrained or "checkpoint", device, open_clip.get_model_preprocess_cfg(net),
                    path, fingerprint(path))
 

@@ -56,6 +56,31 @@ class CachedImages(Dataset):
         return self.transform(image), label
 
 
+class Shots(Dataset):
+    """At most `shots` photos per class of a labelled dataset, drawn with `seed` (every photo when 0).
+
+    Keeps the base's `labels`, `classes` and `frame` (restricted to the kept rows).
+    """
+
+    def __init__(self, base: Dataset, shots: int, seed: int):
+        labels = np.asarray(base.labels)
+        if shots:
+            rng = np.random.default_rng(seed)
+            keep = [rng.permutation(np.flatnonzero(labels == c))[:shots] for c in np.unique(labels)]
+            self.indices = np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
+        else:
+            self.indices = np.arange(len(labels))
+        self.base, self.labels, self.classes = base, labels[self.indices], base.classes
+        frame = getattr(base, "frame", None)
+        self.frame = None if frame is None else frame.iloc[self.indices].reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.base[int(self.indices[i])]
+
+
 def decode_side(resolution: int) -> int:
     """Longest side (px) to decode photos at for a `resolution` input: twice the input keeps crop detail."""
     return 2 * int(resolution)
@@ -123,13 +148,14 @@ def load_checkpoint(path, device: str = "cpu") -> tuple[nn.Module, dict]:
     return model.to(device).eval(), info
 
 
-def predict_scores(model: nn.Module, loader: DataLoader, device: str, amp: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def predict_scores(model: nn.Module, loader: DataLoader, device: str, amp: bool = False,
+                   channels_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Softmax probabilities `(N, C)` (float32) and labels `(N,)` over a loader of `(images, labels)`."""
     model.eval()
     scores, labels = [], []
     with torch.inference_mode(), _autocast(device, amp):
         for x, y in loader:
-            x = _to_device(x, device)
+            x = _to_device(x, device, channels_last)
             scores.append(model(x).float().softmax(dim=1).cpu())
             labels.append(torch.as_tensor(y))
     if not scores:
@@ -142,9 +168,9 @@ def _autocast(device: str, amp: bool):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.startswith("cuda"))
 
 
-def _to_device(x: torch.Tensor, device: str) -> torch.Tensor:
+def _to_device(x: torch.Tensor, device: str, channels_last: bool) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if device.startswith("cuda") else x
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 def loader(dataset: Dataset, cfg: FewShotConfig, device: str, sampler=None, generator=None) -> DataLoader:
@@ -169,8 +195,9 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
     pre = preprocessing(cfg.model, cfg.resolution)
     torch.manual_seed(cfg.seed)
     model = create_classifier(cfg.model, len(classes), cfg.pretrained).to(device)
-    if device.startswith("cuda") and cfg.channels_last:
+    if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    train_set = Shots(train_set, cfg.shots, cfg.seed)
     train_ds = CachedImages(train_set, pre.train_transform() if cfg.augment else pre.eval_transform(), cfg.cache_images)
     val_ds = CachedImages(val_set, pre.eval_transform(), cfg.cache_images)
     labels = np.asarray(train_set.labels)
@@ -199,7 +226,7 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
         model.train()
         start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
         for x, y in loader(train_ds, cfg, device, sampler=sampler, generator=generator):
-            x, y = _to_device(x, device), y.to(device)
+            x, y = _to_device(x, device, cfg.channels_last), y.to(device)
             with _autocast(device, amp):
                 logits = model(x)
                 loss = criterion(logits.float(), y)
@@ -214,7 +241,7 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
             bar.update()
             bar.set_postfix(epoch=epoch + 1, loss=f"{value:.3f}")
         train_s = time.perf_counter() - start
-        val_scores, val_labels = predict_scores(model, loader(val_ds, cfg, device), device, amp)
+        val_scores, val_labels = predict_scores(model, loader(val_ds, cfg, device), device, amp, cfg.channels_last)
         val_top1 = float((val_scores.argmax(1) == val_labels).mean()) if len(val_labels) else float("nan")
         val_loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(val_scores).clamp_min(1e-12)),
                                                 torch.from_numpy(val_labels))) if len(val_labels) else float("nan")

@@ -23,6 +23,7 @@ with `status` "error" and every other photo is still processed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -31,24 +32,26 @@ from typing import Callable, Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
-from torch import nn
 from tqdm.auto import tqdm
 
 from minerals.cam import METHODS as CAM_METHODS
-from minerals.cam import CamExtractor, ClipPromptClassifier, to_batch
+from minerals.cam import CamExtractor, to_batch
 from minerals.cam_mask import MaskRule, cam_to_mask, resize_cam
+from minerals.identify_classifiers import (Classifier, IdentifyError, fewshot_classifier, load_fewshot,
+                                           load_zeroshot, read_classes, zeroshot_classifier)
 from minerals.metrics import topk_predictions
 from minerals.results import atomic_write
 
+__all__ = ["IdentifyConfig", "IdentifyError", "Identifier", "Identification", "Classifier",
+           "fewshot_classifier", "load_fewshot", "zeroshot_classifier", "load_zeroshot", "read_classes",
+           "measure_photo", "size_record", "write_mask", "write_report", "write_records", "demo_photos",
+           "summary_table"]
+
+log = logging.getLogger(__name__)
+MASK_SIDE = 256  # CAM masks are thresholded with the longer side at most this many px
+
 OK, ERROR = "ok", "error"
-RANDOM_WEIGHTS_WARNING = ("{name} has random weights (no checkpoint): its predictions and CAMs are not meaningful; "
-                          "they only show that every step runs")
-
-
-class IdentifyError(ValueError):
-    """A classifier or class list that cannot be used (the message names the file and what to do)."""
 
 
 @dataclass(frozen=True)
@@ -97,137 +100,6 @@ class IdentifyConfig:
         if cfg.top_k < 1 or cfg.batch_size < 1 or cfg.min_side < 1 or cfg.max_side < cfg.min_side:
             raise IdentifyError(f"[identify] needs top_k, batch_size >= 1 and 1 <= min_side <= max_side, got {cfg}")
         return cfg
-
-
-# ----------------------------------------------------------------------------------------- classifiers
-
-
-@dataclass
-class Classifier:
-    """A loaded species classifier: what `Identifier` needs from a few-shot model or a zero-shot CLIP.
-
-    `model` maps a normalised `(B, 3, H, W)` batch to `(B, C)` logits over `classes` and is also the
-    CAM model; `transform` is the scoring preprocessing (PIL image -> `(3, H, W)`), the one the
-    model was evaluated with; CAMs use the whole photo resized to `cam_resolution` with `mean`/`std`.
-    Probabilities are `softmax(logit_scale * logits)`. `warning` says why predictions are not
-    meaningful (random weights, ...) or is None.
-    """
-
-    model: nn.Module
-    classes: list[str]
-    transform: Callable
-    cam_resolution: int | tuple[int, int]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    name: str
-    device: str = "cpu"
-    logit_scale: float = 1.0
-    warning: str | None = None
-
-    @torch.no_grad()
-    def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """`(B, C)` float32 class probabilities of RGB PIL images (one batched forward)."""
-        batch = torch.stack([self.transform(im) for im in images]).to(self.device)
-        logits = self.model(batch).float() * self.logit_scale
-        return torch.softmax(logits, dim=-1).cpu().numpy()
-
-
-def fewshot_classifier(model: nn.Module, info: dict, device: str = "cpu") -> Classifier:
-    """A `Classifier` from a fine-tuned model and its checkpoint `info` (`minerals.fewshot.trained_model`)."""
-    from minerals.models import preprocessing
-
-    pre = preprocessing(info)
-    source = Path(info["checkpoint"]).name if info.get("checkpoint") else "in memory"
-    return Classifier(model=model.to(device).eval(), classes=list(info["classes"]), transform=pre.eval_transform(),
-                      cam_resolution=pre.resolution, mean=tuple(pre.mean), std=tuple(pre.std),
-                      name=f"few-shot {info['model']} ({len(info['classes'])} classes, {source})", device=device,
-                      warning=info.get("warning"))
-
-
-def load_fewshot(checkpoint: str | os.PathLike, device: str = "cpu") -> Classifier:
-    """A `Classifier` from a checkpoint written by `minerals fewshot train` (its `best.pt`).
-
-    Raises IdentifyError naming the path when it is missing or not a few-shot checkpoint.
-    """
-    from minerals.fewshot import CheckpointError, load_checkpoint
-
-    try:
-        model, info = load_checkpoint(checkpoint, device)
-    except CheckpointError as exc:
-        raise IdentifyError(str(exc)) from exc
-    return fewshot_classifier(model, info, device)
-
-
-def zeroshot_classifier(bundle, classes: Sequence[str], templates: str = "mineral",
-                        cache_dir: str | os.PathLike | None = None) -> Classifier:
-    """A `Classifier` from a loaded CLIP (`minerals.clip.load_clip`) over `classes` with a prompt ensemble.
-
-    The CAM model is the image tower scored against each class's averaged prompt embedding.
-    """
-    from minerals.prompts import ensemble_templates
-    from minerals.zeroshot import text_classifier
-
-    weights = text_classifier(bundle, list(classes), ensemble_templates(templates), cache_dir)  # (D, C)
-    model = CosinePromptClassifier(bundle.model.visual, torch.as_tensor(weights).T).to(bundle.device).eval()
-    cfg = bundle.preprocess_cfg
-    scale = getattr(bundle.model, "logit_scale", None)
-    return Classifier(
-        model=model, classes=list(classes), transform=bundle.preprocess,
-        cam_resolution=_pair(cfg["size"]), mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
-        name=f"zero-shot CLIP {bundle.name}/{bundle.tag} ({len(classes)} classes, templates {templates})",
-        device=bundle.device, logit_scale=float(scale.detach().exp()) if scale is not None else 100.0,
-        warning=RANDOM_WEIGHTS_WARNING.format(name=f"CLIP {bundle.name}") if bundle.random_weights else None)
-
-
-class CosinePromptClassifier(ClipPromptClassifier):
-    """`minerals.cam.ClipPromptClassifier` with the image features normalised: logits `(B, K)` = cosines.
-
-    Probabilities `softmax(logit_scale * cos)` are then CLIP's own; CAMs flow through the normalisation.
-    """
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.visual(images)
-        if isinstance(features, tuple):  # towers built with output_tokens=True
-            features = features[0]
-        return nn.functional.normalize(features.float(), dim=-1) @ self.text.T
-
-
-def load_zeroshot(model: str, classes: Sequence[str], pretrained: str | None = None,
-                  checkpoint: str | os.PathLike | None = None, templates: str = "mineral", device: str = "cpu",
-                  cache_dir: str | os.PathLike | None = None) -> Classifier:
-    """Load CLIP (`minerals.clip.load_clip`: hub tag, local checkpoint, or a shipped random-weight config)."""
-    from minerals.clip import load_clip
-
-    return zeroshot_classifier(load_clip(model, pretrained, checkpoint, device), classes, templates, cache_dir)
-
-
-def read_classes(path: str | os.PathLike) -> list[str]:
-    """Species names from a text file: one per line, `#` comments and blank lines skipped, names normalised.
-
-    Raises IdentifyError naming the file when it is missing, has fewer than two names, or repeats one.
-    """
-    from minerals.prompts import normalise_name
-
-    path = Path(path).expanduser()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IdentifyError(f"{path}: cannot read the class list ({exc}); pass a UTF-8 text file with one species "
-                            "name per line") from exc
-    names = [normalise_name(line.split("#", 1)[0]) for line in lines]
-    names = [n for n in names if n]
-    seen: set[str] = set()
-    repeated = sorted({n for n in names if n.casefold() in seen or seen.add(n.casefold())})
-    if repeated:
-        raise IdentifyError(f"{path}: species listed more than once: {', '.join(repeated[:5])}; list each once")
-    if len(names) < 2:
-        raise IdentifyError(f"{path}: {len(names)} species name(s); a zero-shot class list needs at least two, "
-                            "one per line")
-    return names
-
-
-def _pair(size) -> tuple[int, int]:
-    return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
 
 
 # ------------------------------------------------------------------------------------------- one pass
@@ -324,7 +196,11 @@ class Identifier:
             tensor = to_batch(images, self.classifier.cam_resolution, self.classifier.mean, self.classifier.std)
             maps = cam(tensor.to(self.classifier.device), targets=[int(t[0]) for t in top])
             for p, prob, ranks, cam_map in zip(good, probs, top, maps):
-                results[p.index] = self._finish(p, prob, ranks, cam_map, out)
+                try:
+                    results[p.index] = self._finish(p, prob, ranks, cam_map, out)
+                except Exception as exc:  # noqa: BLE001 - one photo's mask or report must not stop the others
+                    log.warning("identify failed on %s", p.path, exc_info=True)
+                    results[p.index] = self._error(p.path, f"{p.path}: {type(exc).__name__}: {exc}")
         for item in batch:
             result = item if isinstance(item, Identification) else results[item.index]
             bar.update(1)
@@ -334,7 +210,7 @@ class Identifier:
                 out: Path | None) -> Identification:
         h, w = p.rgb.shape[:2]
         cam_full = resize_cam(cam_map, (h, w))
-        cam_mask = cam_to_mask(cam_full, self.cfg.cam_threshold, image=p.rgb)
+        cam_mask = _cam_mask(cam_map, p.rgb, self.cfg.cam_threshold)
         outline = getattr(p.estimate, "outline", None)
         if outline is not None and len(outline) >= 3:
             mask, source = np.zeros((h, w), np.uint8), "size"
@@ -376,6 +252,19 @@ def size_record(estimate, scale: float, method: str) -> dict:
     values = row(Path(), estimate, scale)
     values.pop("path")
     return {"method": method, **values}
+
+
+def _cam_mask(cam: np.ndarray, rgb: np.ndarray, rule: str) -> np.ndarray:
+    """`(H, W)` bool mask of `rgb`'s pixels from a CAM: thresholded at most `MASK_SIDE` px, then upsampled.
+
+    A CAM is a few feature-map cells upsampled, so working at full resolution (10x slower) adds nothing.
+    """
+    h, w = rgb.shape[:2]
+    s = min(1.0, MASK_SIDE / max(h, w))
+    small = (max(1, round(h * s)), max(1, round(w * s)))
+    image = cv2.resize(rgb, small[::-1], interpolation=cv2.INTER_AREA) if s < 1 else rgb
+    mask = cam_to_mask(cam, rule, shape=small, image=image)
+    return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 def _region(mask: np.ndarray, scale: float) -> dict:
@@ -450,7 +339,10 @@ def summary_table(records: Sequence[dict], truth: pd.DataFrame | None = None) ->
             size_true = true.get("true_size_cm") if true else None
             size_true = float(size_true) if pd.notna(size_true) else None
             row["true_size_cm"] = size_true
-            row["size_error_cm"] = (row["size_cm"] - size_true if row["size_cm"] is not None and size_true is not None
-                                    else None)
+            row["size_error_cm"] = (round(row["size_cm"] - size_true, 4)
+                                    if row["size_cm"] is not None and size_true is not None else None)
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if "true_rank" in table:
+        table["true_rank"] = table["true_rank"].astype("Int64")
+    return table

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
@@ -45,6 +46,7 @@ def known_models() -> list[str]:
     return timm.list_models() + [TORCHVISION_PREFIX + n for n in torchvision.models.list_models()]
 
 
+@lru_cache(maxsize=None)
 def check_name(name: str) -> None:
     """Raise `ModelError` listing close matches when `name` is not a timm or torchvision model."""
     import timm

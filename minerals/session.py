@@ -53,14 +53,20 @@ def resolve_data_root(profile: Profile, data_root: str | os.PathLike | None) -> 
                        "sergeynesteruk/minerals) and pass --data-root DIR")
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA)."""
+def seed_everything(seed: int, threads: int | None = None) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA); pin torch's CPU threads when `threads` is given.
+
+    CPU results depend on the thread count (reduction order), so a profile that promises identical
+    tables on every machine pins it.
+    """
     import numpy as np
     import torch
 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(int(threads))
 
 
 @dataclass
@@ -147,6 +153,6 @@ def start(notebook: str, profile: str = "smoke", data_root: str | None = "", dev
 
         if not torch.cuda.is_available():
             raise SessionError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    seed_everything(seed)
+    seed_everything(seed, prof.settings.get("threads"))
     return Session(notebook=notebook, profile=prof, data_root=resolve_data_root(prof, data_root), device=device,
                    seed=int(seed), results_dir=Path(results_dir).expanduser().resolve())

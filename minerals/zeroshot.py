@@ -461,7 +461,8 @@ def run(release, cfg: ZeroShotConfig, store: RunStore, artifacts: str | os.PathL
                 rows["zeroshot_class_recall"] += [
                     {"subset": str(subset), **ident, "templates": ensemble, "class": name, "recall": r,
                      "n_images": n} for name, r, n in zip(m["classes"], m["per_class_recall"], m["class_images"])]
-                rows["examples"] += [{"subset": str(subset), **ident, "templates": ensemble, **e}
+                rows["examples"] += [{"subset": str(subset), **ident, "templates": ensemble,
+                                      **{c: e[c] for c in ("kind", "path", "true", "top", "prob")}}
                                      for e in m["examples"]]
             if cfg.ablation and subset in cfg.ablation_subsets:
                 for template in prompts.ensemble_templates(cfg.ablation):

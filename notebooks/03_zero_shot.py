@@ -144,7 +144,8 @@ fig, axes = plt.subplots(2, max(1, len(picks)), figsize=(2.6 * max(1, len(picks)
                          gridspec_kw={"height_ratios": [3, 2]})
 for j, row in picks.iterrows():
     axes[0, j].imshow(load_image(row["path"], max_side=256))
-    axes[0, j].set_title(f"{row['kind']}: {row['true']}", fontsize=8, color="green" if row["kind"] == "right" else "red")
+    axes[0, j].set_title(f"{row['kind']}: {row['true']}", fontsize=8,
+                         color="green" if row["kind"] == "right" else "red")
     axes[0, j].axis("off")
     colours = ["green" if name == row["true"] else "grey" for name in row["top"]]
     axes[1, j].barh(range(len(row["top"]))[::-1], row["prob"], color=colours)
@@ -186,12 +187,13 @@ s.finish()
 # With the `smoke` profile the CLIP here has random weights, so its zero-shot accuracy sits at chance
 # level by construction (the dashed lines; small test sets scatter around it) and the template ablation
 # shows only noise. Whatever the probe reaches on random features measures how separable the synthetic
-# species are by colour and texture, not CLIP. What this page does show is that every path of the benchmark runs end to end: prompt
-# ensembles, all subsets including the full species set, the ablation, the probe, resumable caches. The
-# harness's correctness is established separately, in the tests, with encoders whose answers are known.
-# With the `paper` profile the same page reports real CLIP weights on the real photos; for orientation, a
-# peer measured ViT-B/32 with 4 prompts at 19 % top-1 on a 30-class remap of this data, and a logistic
-# probe on the same features at 71 %, so expect zero-shot far below the probe.
+# species are by colour and texture, not CLIP. What this page does show is that every path of the
+# benchmark runs end to end: prompt ensembles, every subset including the full species set, the
+# ablation, the probe, resumable caches. The harness's correctness is established separately, in the
+# tests, with encoders whose answers are known. With the `paper` profile the same page reports real CLIP
+# weights on the real photos. For orientation only (a different protocol): a peer measured ViT-B/32
+# with 4 prompts at 19 % top-1 on a 30-class remap of this data, and a logistic probe on the same
+# features at 71 %.
 #
 # ## References
 #

@@ -50,7 +50,7 @@ if "google.colab" in sys.modules:  # in Colab, install the package (its dependen
 # %%
 import json
 
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 
 import minerals.session
 from minerals import identify
@@ -70,7 +70,10 @@ cfg = identify.IdentifyConfig.from_section(s.profile.section("identify"))
 
 # %%
 model, info = trained_model(s, subset=10)
-classifier = identify.fewshot_classifier(model, info, s.device)
+synthetic = s.release.report.get("synthetic", False)
+classifier = identify.fewshot_classifier(
+    model, info, s.device,
+    warning="trained and tested on synthetic photos: its species say nothing about real specimens" if synthetic else None)
 display(Markdown(f"**Classifier:** {classifier.name}; classes: {', '.join(classifier.classes)}."))
 
 # %% [markdown]
@@ -87,7 +90,7 @@ not_a_photo.write_text("a text file with an image name\n", encoding="utf-8")
 items = list(identify.Identifier(classifier, cfg).run([*photos["path"], not_a_photo], progress=False))
 table = identify.summary_table([it.record for it in items], photos)
 s.save_table("identify", table)
-table
+display(table.drop(columns="error").style.format(precision=2, na_rep="–").hide(axis="index"))
 
 # %% [markdown]
 # Each photo's result is one JSON object (`minerals identify --json` prints one per line). The first one:
@@ -105,9 +108,8 @@ print(json.dumps(items[0].record, indent=1, ensure_ascii=False))
 
 # %%
 good = [it for it in items if it.ok]
-fig = report_figure(good[:3])
-s.save_figure("identify_report", fig)
-fig
+path = s.save_figure("identify_report", report_figure(good[:3]))
+display(Image(filename=str(path)))
 
 # %%
 s.finish()
@@ -127,6 +129,10 @@ if "size_error_cm" in ok and sized.any():
     err = ok.loc[sized, "size_error_cm"].abs()
     lines.append(f"- Size estimated on {int(sized.sum())} of {len(ok)} photos, mean absolute error "
                  f"{err.mean():.2f} cm against the synthetic truth; the size page measures it on every photo.")
+lines.append(f"- The classifier sees {classifier.cam_resolution}-px inputs, so its Grad-CAM is the last feature map "
+             "of that input (a few cells at small inputs) upsampled to the photo: a coarse region, not an outline. "
+             "The specimen mask comes from the size estimator's segmentation when it found the specimen, from the "
+             "thresholded CAM otherwise (`mask_source`).")
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]

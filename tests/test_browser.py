@@ -28,6 +28,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 NOT_PAGES = {"genindex.html", "search.html", "index.html"}  # Sphinx indexes and the root redirect
 REPORT_PAGE = "book/_generated/reproduction.html"
+# Jupyter Book 1.0.4 emits sphinx-thebe's inline config script twice on every page; the second copy
+# throws, the first already set the values, and nothing on the page depends on it.
+KNOWN_SCRIPT_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
 
 # What a page shows, read in the browser after every image has loaded or failed.
 PROBE = """async () => {
@@ -80,6 +83,8 @@ def problems(report: dict, declared: dict[str, int] | None) -> list[str]:
         found.append("the page text contains 'Traceback'")
     if report["failed_requests"]:
         found.append(f"local resources failed to load: {', '.join(report['failed_requests'][:5])}")
+    if report["script_errors"]:
+        found.append(f"JavaScript errors: {'; '.join(report['script_errors'][:3])}")
     if report["text_length"] == 0:
         found.append("the page has no text")
     if declared:
@@ -136,6 +141,9 @@ def open_and_probe(browser, url: str, screenshot: Path | None) -> dict:
 
     context.route("**/*", route)
     page = context.new_page()
+    script_errors = []
+    page.on("pageerror", lambda exc: script_errors.append(str(exc).splitlines()[0])
+            if not str(exc).startswith(KNOWN_SCRIPT_ERRORS) else None)
     page.on("response", lambda resp: failed.append(f"{resp.status} {resp.url}") if resp.status >= 400 else None)
     page.on("requestfailed", lambda req: failed.append(f"{req.failure} {req.url}")
             if urlparse(req.url).hostname == "127.0.0.1" else None)
@@ -148,7 +156,7 @@ def open_and_probe(browser, url: str, screenshot: Path | None) -> dict:
             page.screenshot(path=str(screenshot), full_page=True)
     finally:
         context.close()
-    return {**report, "failed_requests": failed}
+    return {**report, "failed_requests": failed, "script_errors": script_errors}
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +190,8 @@ BROKEN_SITE = {
     "stderr_traceback.html": '<article><p>x</p><div class="output stderr"><pre>Traceback (most recent call last):'
                              '</pre></div></article>',
     "no_table.html": '<article><p>a page that declares a table but shows none</p></article>',
+    "script_error.html": '<article><p>fine</p><img src="dot.png"><table><tbody><tr><td>1</td></tr></tbody></table>'
+                         '</article><script>undefinedFunction()</script>',
 }
 # A 1x1 PNG.
 DOT_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
@@ -202,3 +212,4 @@ def test_the_probe_catches_broken_pages(browser, tmp_path):
     assert any("error output" in f for f in found["error_output.html"])
     assert any("stderr" in f for f in found["stderr_traceback.html"])
     assert any("table" in f for f in found["no_table.html"]) and any("figure" in f for f in found["no_table.html"])
+    assert any("JavaScript" in f for f in found["script_error.html"])

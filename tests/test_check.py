@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import pandas as pd
 import pytest
@@ -300,8 +299,9 @@ def _sphinx_build(tmp_path, pages: dict[str, str]) -> None:
     assert status == 0, warnings.read_text()
 
 
-def test_report_pages_build_with_warnings_as_errors(smoke, tmp_path):
+def test_report_pages_build_with_warnings_as_errors(smoke, tmp_path, monkeypatch):
     _, results, folder = smoke
+    monkeypatch.setattr(check, "declared_tables", lambda: ["fewshot", "size", "segmentation"])  # no reference yet
     changed = FEWSHOT.copy()
     changed.loc[0, "model"] = "odd|name_with__underscores*"
     changed.to_csv(folder / "fewshot.csv", index=False)
@@ -309,6 +309,7 @@ def test_report_pages_build_with_warnings_as_errors(smoke, tmp_path):
     paper_md = check.render_markdown(check.compare("paper", tmp_path), "paper")
     assert smoke_md.startswith("# Reproduction report\n") and "**FAIL**" in smoke_md
     assert "## The paper's numbers" in smoke_md and "`subset=segmentation`" in smoke_md
+    assert "**No reference table** `minerals/resources/smoke_reference/segmentation.csv`" in smoke_md
     assert "Table 3" in paper_md and "not transcribed" in paper_md
     _sphinx_build(tmp_path, {"smoke": smoke_md, "paper": paper_md})
     html = (tmp_path / "html" / "smoke.html").read_text(encoding="utf-8")
@@ -316,3 +317,58 @@ def test_report_pages_build_with_warnings_as_errors(smoke, tmp_path):
     assert html.count("<table") == 1 + 1 + len({r.table for r in check.load_ledger()})
     assert "16 of 25 values match" in html and "12 of 12 values match" in html
     assert "odd|name_with__underscores*" in html
+
+
+def test_results_may_name_the_profile_folder_itself(smoke):
+    _, results, _ = smoke
+    assert check.passed(check.compare("smoke", results / "smoke"))
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(check.CheckError, match="unknown profile 'nonsense'"):
+        check.compare("nonsense", "results")
+
+
+@pytest.mark.parametrize("table_id", sorted(p.stem for p in check.reference_dir().glob("*.csv")) or ["(none yet)"])
+def test_committed_smoke_reference_fits_its_tolerances(table_id):
+    """Each committed reference table is declared, unique on its key, and has every toleranced column."""
+    specs = check.load_tolerances()
+    if table_id == "(none yet)":
+        pytest.skip("no smoke reference committed yet: `minerals check --profile smoke --update-reference`")
+    assert table_id in check.declared_tables(), f"{table_id}.csv is not declared in notebooks.toml"
+    table = check.read_table(check.reference_dir() / f"{table_id}.csv")
+    spec = specs.get(table_id, check.TableSpec())
+    assert set(spec.key) <= set(table.columns)
+    assert not spec.key or not table.duplicated(list(spec.key)).any()
+    assert set(spec.tolerance) <= set(table.columns)
+    assert not spec.ignore & set(table.columns), "ignored (timing) columns are not committed"
+
+
+def test_keys_match_numerically_and_a_repeated_row_fails():
+    spec = check.TableSpec(key=("subset", "resolution"))
+    expected = pd.DataFrame({"subset": ["10"], "resolution": ["224"], "top1": ["0.5"]})
+    ours = pd.DataFrame({"subset": ["10"], "resolution": ["224.0"], "top1": ["0.50"]})
+    assert [c.status for c in check.compare_tables("t", expected, ours, spec)] == [check.PASS]
+    repeated = check.compare_tables("t", expected, pd.concat([ours, ours]), spec)
+    assert [(c.metric, c.status) for c in repeated] == [("top1", check.PASS), ("(row)", check.FAIL), ("(row)", check.FAIL)]
+
+
+def test_rows_match_by_position_without_a_key():
+    expected = pd.DataFrame({"name": ["a", "b"], "value": ["1", "2"]})
+    claims = check.compare_tables("t", expected, expected.iloc[::-1].reset_index(drop=True), check.TableSpec())
+    assert [(c.key, c.metric, c.status) for c in claims if c.status == check.FAIL] == [
+        ("row 0", "name", check.FAIL), ("row 0", "value", check.FAIL), ("row 1", "name", check.FAIL),
+        ("row 1", "value", check.FAIL)]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[size]\nkeys = ['method']\n", "only key, ignore and tolerance; found keys"),
+    ("[size.tolerance]\nmae_cm = -1\n", "numbers >= 0"),
+    ("[size\n", "cannot read"),
+])
+def test_a_bad_tolerance_file_names_itself(tmp_path, text, message):
+    path = tmp_path / "tolerances.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(check.CheckError, match=message) as err:
+        check.load_tolerances(path)
+    assert str(path) in str(err.value)

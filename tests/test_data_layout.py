@@ -87,9 +87,11 @@ def test_duplicate_ids_and_escaping_paths_are_listed(tmp_path):
     df.loc[1, "id"] = df.loc[0, "id"]
     df.loc[2, "path"] = "../../etc/passwd"
     df.loc[3, "path"] = "/etc/passwd"
+    df.loc[17, "en_name"] = None
     df.to_csv(tmp_path / "minerals_full.csv", index=False)
     rel = open_release(tmp_path)
-    assert len(rel.full) == 15
+    assert len(rel.full) == 14 and "nan" not in set(rel.full["en_name"])
+    assert "minerals_full.csv: 1 rows without a path or a species name, dropped (e.g. id 1017)" in rel.problems
     text = "\n".join(rel.problems)
     assert "minerals_full.csv: 1 duplicate ids (e.g. 1000)" in text
     assert "minerals_full.csv: 2 paths leave the release folder" in text
@@ -119,7 +121,8 @@ def test_size_table_aliases(tmp_path):
     size = rel.size_table()
     assert len(size) == 4 and size["size_cm"].gt(0).all() and size["en_name"].eq("Quartz").all()
     assert rel.report["columns"]["minerals_size.csv"]["size_cm"] == "size_sm"
-    assert any("minerals_size.csv: 1 rows without a positive size" in p for p in rel.problems)
+    rel.size_table()
+    assert sum("minerals_size.csv: 1 rows without a positive size" in p for p in rel.problems) == 1
 
 
 def test_segmentation_pairs_and_orphans(tmp_path):
@@ -142,3 +145,17 @@ def test_optional_files_absent(tmp_path):
         rel.size_table()
     with pytest.raises(LayoutError, match="no segm/img"):
         rel.segmentation()
+
+
+def test_subset_by_path_without_ids(tmp_path):
+    make_release(tmp_path)
+    sub = pd.read_csv(tmp_path / "minerals_3.csv")
+    sub = pd.concat([sub, sub.head(1)])[["path"]]  # one duplicate row
+    sub.loc[len(sub)] = ["1_syst/not/in_full.jpg"]
+    sub.to_csv(tmp_path / "minerals_3.csv", index=False)
+    rel = open_release(tmp_path)
+    out = rel.subset(3)
+    assert len(out) == 15 and out["id"].is_unique
+    assert rel.report["columns"]["minerals_3.csv"] == {"path": "path"}
+    assert "minerals_3.csv: 1 rows not found in minerals_full.csv, dropped" in rel.problems
+    assert "minerals_3.csv: 1 duplicate rows, kept the first of each" in rel.problems

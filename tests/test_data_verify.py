@@ -60,7 +60,7 @@ def test_faults_are_listed_by_file(tmp_path):
     assert f"{full.loc[1, 'path'].split('/')[-1]}: not a readable image (empty file)" in text
     assert f"{full.loc[2, 'path'].split('/')[-1]}: corrupt or truncated" in text
     assert "S_1.JPG: mask is 10x10 px but its photo is 64x48 px" in text
-    assert len(report["corrupt"]) == 3
+    assert len(report["corrupt"]) == 3 and len(report["problems"]) == len(set(report["problems"])) == 4
 
 
 def test_cli_verify_json_and_exit_codes(tmp_path, capsys):
@@ -109,3 +109,12 @@ def test_cli_help(argv, capsys):
         main(argv)
     out = capsys.readouterr()
     assert "download" in out.out + out.err and "verify" in out.out + out.err
+
+
+def test_cli_synth_then_verify(tmp_path, capsys):
+    root = tmp_path / "synth"
+    assert main(["data", "synth", "--root", str(root), "--classes", "2", "--per-class", "2", "--image-size", "96"]) == 0
+    assert main(["data", "verify", "--root", str(root), "--json", "--workers", "1"]) == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert report["synthetic"] and report["classes"] == 2 and report["problems"] == []
+    assert main(["data", "synth", "--root", str(root), "--classes", "0"]) == 2

@@ -241,3 +241,20 @@ def test_cli_errors_are_one_line(tmp_path, checkpoint, capsys):
     assert "--classes" in capsys.readouterr().err
     assert main(["identify", str(bad), "--classifier", str(checkpoint), "--classes", "x.txt"]) == 2
     assert "--clip" in capsys.readouterr().err
+
+
+def test_a_failure_after_scoring_is_an_error_entry_for_that_photo_only(tmp_path, classifier, monkeypatch):
+    import minerals.identify as identify
+
+    real = identify.write_report
+
+    def flaky(item, path, dpi=100):
+        if "b.png" in item.record["path"]:
+            raise OSError("disk full")
+        return real(item, path, dpi)
+
+    monkeypatch.setattr(identify, "write_report", flaky)
+    paths = [photo(tmp_path / n) for n in ("a.png", "b.png", "c.png")]
+    items = list(Identifier(classifier, measure=fake_measure).run(paths, out_dir=tmp_path / "out", progress=False))
+    assert [it.record["status"] for it in items] == [OK, ERROR, OK]
+    assert "disk full" in items[1].record["error"] and "b.png" in items[1].record["error"]

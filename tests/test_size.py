@@ -15,7 +15,7 @@ from minerals.cli import main
 from minerals.size import SizeConfig, measure, predict, summarise
 from minerals.size import baseline
 from minerals.size.cards import find_cards
-from minerals.size.evaluate import error_by_size
+from minerals.size.evaluate import HELD_OUT_STYLES, error_by_size
 
 CUBE_CM = 1.27
 
@@ -203,3 +203,53 @@ def test_config_from_profile_section_rejects_unknown_keys():
         SizeConfig.from_section({"work_sid": 384})
     with pytest.raises(ValueError, match="methods"):
         SizeConfig.from_section({"methods": ["magic"]})
+
+
+# --- targets on synthetic releases the estimator was not tuned on ---------------------------------------------
+
+def _score(root, methods=("improved", "baseline")) -> dict:
+    from minerals.data import open_release
+    from minerals.size import evaluate_release
+
+    table = open_release(root).size_table()
+    return {m: summarise(evaluate_release(table, m, SizeConfig(), progress=False), n_boot=50) for m in methods}
+
+
+def _assert_targets(rows: dict) -> None:
+    improved, base = rows["improved"], rows["baseline"]
+    assert improved["coverage"] >= 0.95, improved
+    assert improved["mape"] <= 0.10, improved
+    # Beats the upstream method: lower MAPE, or it measures photos the baseline cannot measure at all.
+    assert improved["mape"] < base["mape"] or np.isnan(base["mape"]), (improved, base)
+    assert improved["coverage"] > base["coverage"]
+
+
+@pytest.mark.parametrize("style", [
+    "dark_colour_front",
+    pytest.param("pale_cards_stands", marks=pytest.mark.slow),
+])
+def test_targets_hold_on_a_held_out_style_and_seed(tmp_path, style):
+    from minerals.data.synth import generate
+
+    root = generate(tmp_path / style, classes=3, per_class=12, image_size=512, seed=101, n_size=40, n_segm=1,
+                    style=HELD_OUT_STYLES[style])
+    _assert_targets(_score(root))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [7, 8])
+def test_targets_hold_on_default_style_other_seeds(tmp_path, seed):
+    from minerals.data.synth import generate
+
+    root = generate(tmp_path / "r", classes=4, per_class=12, image_size=512, seed=seed, n_size=60, n_segm=1)
+    _assert_targets(_score(root))
+
+
+def test_cli_evaluates_a_release(tiny_release_root, tmp_path, capsys):
+    out = tmp_path / "preds.csv"
+    assert main(["size", "--root", str(tiny_release_root), "--evaluate", "--json", "--limit", "6", "--out", str(out)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in rows] == ["baseline", "improved"]
+    preds = pd.read_csv(out)
+    assert set(preds["method"]) == {"baseline", "improved"} and preds["true_cm"].gt(0).all()
+    assert not preds["status"].str.startswith("estimator error").any()

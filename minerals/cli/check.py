@@ -11,11 +11,12 @@ from minerals.cli import CommandError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "check", help="compare the regenerated tables with the smoke reference or the paper's numbers",
-        description="Compare RESULTS/<profile>/tables/*.csv number by number. In the smoke profile the expected "
-                    "values are the committed smoke tables (minerals/resources/smoke_reference/, exact unless "
-                    "tolerances.toml declares a tolerance); in the paper profile they are the paper's published "
-                    "numbers (minerals/resources/ledger.csv). Prints one line per claim (status, claim, expected, "
-                    "ours, delta) and exits 1 when any claim fails or is missing.",
+        description="Compare RESULTS/<profile>/tables/*.csv number by number.\n"
+                    "  smoke: against the committed smoke tables (minerals/resources/smoke_reference/), exact\n"
+                    "         unless its tolerances.toml declares a tolerance; timing columns are ignored\n"
+                    "  paper: against the paper's published numbers (minerals/resources/ledger.csv)\n"
+                    "Prints one line per claim (status, claim, expected, ours, delta) and exits 1 when any\n"
+                    "claim fails or is missing.",
         epilog="examples:\n  minerals check --profile smoke\n  minerals check --profile paper --json\n"
                "  minerals check --profile smoke --update-reference   # after an intended change",
         formatter_class=argparse.RawDescriptionHelpFormatter)

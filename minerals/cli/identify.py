@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -14,12 +15,13 @@ from minerals.cli import CommandError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "identify", help="top-k species, CAM, specimen mask and size of your photos (one pass)",
-        description="For each photo: the top-k species with their probabilities (a few-shot checkpoint, or "
-                    "zero-shot CLIP over a class list), the class-activation map of the top species, the "
-                    "specimen mask, and the specimen's size from the 1.27 cm reference cube with its "
-                    "confidence. The model is loaded once and photos are scored in batches. A photo that "
-                    "cannot be used (not an image, unreadable, too small, too large) gets an error entry and "
-                    "the others are still processed. Folders are searched for image files.",
+        description=textwrap.fill(
+            "For each photo: the top-k species with their probabilities (a few-shot checkpoint, or zero-shot CLIP "
+            "over a class list), the class-activation map of the top species, the specimen mask, and the "
+            "specimen's size from the 1.27 cm reference cube with its confidence. The model is loaded once and "
+            "photos are scored in batches. A photo that cannot be used (not an image, unreadable, too small, too "
+            "large) gets an error entry and the others are still processed. Folders are searched for image "
+            "files.", 100),
         epilog="examples:\n"
                "  minerals identify photo.jpg --classifier results/smoke/artifacts/fewshot/<run>/best.pt\n"
                "  minerals identify photos/ --clip ViT-B-32 --checkpoint vit_b32.pt --pretrained openai \\\n"
@@ -50,8 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--batch-size", type=int, default=None, help="photos per batch (default: 8)")
     p.add_argument("--cam-method", default=None, help="CAM method (default: gradcam; see `minerals segment`)")
-    p.add_argument("--size-method", default=None, choices=("improved", "baseline"),
-                   help="size estimator (default: improved; the baseline needs the release's mineral boxes)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run_identify)
 
@@ -62,7 +62,7 @@ def run_identify(args: argparse.Namespace) -> int:
 
     try:
         cfg = IdentifyConfig.from_section({}, top_k=args.top, batch_size=args.batch_size, cam_method=args.cam_method,
-                                          size_method=args.size_method, templates=args.templates)
+                                          templates=args.templates)
     except IdentifyError as exc:
         raise CommandError(str(exc)) from exc
     photos = [p for item in args.photos for p in (expand_inputs([item]) if Path(item).is_dir() else [Path(item)])]
@@ -90,6 +90,7 @@ def _load(args: argparse.Namespace, cfg):
     from minerals.identify import IdentifyError, load_fewshot, load_zeroshot, read_classes
     from minerals.models import ModelError
     from minerals.prompts import PromptError
+    from minerals.session import cache_dir
 
     try:
         if args.classifier:
@@ -100,7 +101,7 @@ def _load(args: argparse.Namespace, cfg):
         if not args.classes:
             raise CommandError("--clip needs --classes FILE: the species to choose from, one name per line")
         return load_zeroshot(args.clip, read_classes(args.classes), args.pretrained, args.checkpoint, cfg.templates,
-                             args.device)
+                             args.device, cache_dir=cache_dir() / "clip_text")
     except (IdentifyError, ClipError, ModelError, PromptError) as exc:
         raise CommandError(str(exc)) from exc
 

@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("photos", nargs="+", help="image files")
     _model_flags(c, required=True)
     c.add_argument("--classes", required=True, help="text file with one class name per line")
-    c.add_argument("--templates", default="mineral", help="prompt ensemble of resources/prompts.json (default: mineral)")
+    c.add_argument("--templates", default="mineral",
+                   help="prompt ensemble of resources/prompts.json (default: mineral)")
     c.add_argument("--top", type=int, default=5, help="how many classes to list (default: 5)")
     c.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     c.add_argument("--json", action="store_true", help="print one JSON object per photo")

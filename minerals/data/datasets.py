@@ -8,7 +8,7 @@ several times faster; leave it None for full-resolution photos.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from torch.utils.data import Dataset

@@ -22,7 +22,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from collections.abc import Callable
 
 import requests
 from tqdm import tqdm
@@ -136,6 +136,8 @@ def fetch(session: requests.Session, href: Callable[[], str], dest: Path, size: 
         try:
             headers = {"Range": f"bytes={have}-"} if have else {}
             with session.get(href(), headers=headers, stream=True, timeout=TIMEOUT) as response:
+                if response.status_code == 429 or response.status_code >= 500:  # busy: try again
+                    raise requests.ConnectionError(f"HTTP {response.status_code}")
                 if response.status_code not in (200, 206):
                     raise DownloadError(f"{dest.name}: HTTP {response.status_code} from the download link")
                 if have and response.status_code == 200:  # the server ignored the Range: start again
@@ -265,8 +267,8 @@ def download_release(root: str | os.PathLike, public_key: str = PUBLIC_KEY, api_
             expected = remote.sha256 or (known or {}).get("sha256")
             if expected and digest != expected:
                 if known:
-                    raise DownloadError(f"{dest}: sha256 {digest[:12]}… differs from the recorded {expected[:12]}…; the "
-                                        "file changed since it was downloaded: delete it and run again")
+                    raise DownloadError(f"{dest}: sha256 {digest[:12]}… differs from the recorded {expected[:12]}…; "
+                                        "the file changed since it was downloaded: delete it and run again")
                 dest.unlink()  # a stray file of another version: fetch the published one
             else:
                 manifest["files"][rel] = {"size": dest.stat().st_size, "sha256": digest,

@@ -34,8 +34,8 @@ ALIASES = {
     "ru_name": ("ru_name", "name_ru", "russian_name"),
     "description": ("description", "desc", "en_description"),
     "mineral_boxes": ("mineral_boxes", "boxes"),
-    "size_cm": ("SIZESM", "size_sm", "size_cm", "size"),
-    "split": ("split", "subset", "set", "fold"),
+    "size_cm": ("SIZESM", "size_sm", "size_cm"),
+    "split": ("split", "subset", "set"),
 }
 # How many rows to stat when choosing the folder that CSV paths are relative to.
 PATH_PROBE_ROWS = 200
@@ -132,7 +132,12 @@ class Release:
             if col not in df.columns:
                 df[col] = ""
             df[col] = df[col].fillna("").astype(str)
-        df["en_name"] = df["en_name"].astype(str).str.strip()
+        df["en_name"] = df["en_name"].fillna("").astype(str).str.strip()
+        blank = (df["en_name"] == "") | df["path"].isna() | (df["path"].astype(str).str.strip() == "")
+        if blank.any():
+            self.problems.append(f"{file.name}: {int(blank.sum())} rows without a path or a species name, dropped "
+                                 f"(e.g. id {df.loc[blank, 'id'].iloc[0]})")
+            df = df[~blank].reset_index(drop=True)
         df = self._drop_duplicate_ids(df, file)
         df["mineral_boxes"] = self._parse_box_column(df, file)
         df["path"] = self._resolve_paths(df, file)
@@ -169,9 +174,9 @@ class Release:
         nested = self.root / IMAGES_DIR / IMAGES_DIR  # the Kaggle archive nests the folder once more
         return [p for p in (self.root / IMAGES_DIR, nested, self.root) if p.is_dir()]
 
-    def _resolve_paths(self, df: pd.DataFrame, file: Path, what: str = "path") -> pd.Series:
-        """Absolute path strings; None (and a listed problem) for paths that leave the root."""
-        rel = df[what].map(_normalise_rel)
+    def _resolve_paths(self, df: pd.DataFrame, file: Path) -> pd.Series:
+        """Absolute path strings of `df["path"]`; None (and a listed problem) for paths that leave the root."""
+        rel = df["path"].map(_normalise_rel)
         probe = rel.iloc[:: max(1, len(rel) // PATH_PROBE_ROWS)].head(PATH_PROBE_ROWS)
         best, hits = self.root, -1
         for base in self._base_candidates():
@@ -249,7 +254,7 @@ class Release:
         if missing.any():
             self.problems.append(f"{file.name}: {int(missing.sum())} rows not found in {self.full_csv.name}, "
                                  "dropped")
-        dup = merged["id"].duplicated()
+        dup = merged["id"].duplicated() & ~missing
         if dup.any():
             self.problems.append(f"{file.name}: {int(dup.sum())} duplicate rows, kept the first of each")
         merged = merged[~missing & ~dup].reset_index(drop=True)
@@ -278,6 +283,10 @@ class Release:
     # --- size and segmentation ------------------------------------------------------------------
     def size_table(self) -> pd.DataFrame:
         """`minerals_size.csv`: canonical columns (from the full table where the photo is there) + `size_cm`."""
+        return self._size_table.copy()
+
+    @cached_property
+    def _size_table(self) -> pd.DataFrame:
         file = self.root / SIZE_CSV
         if not file.is_file():
             raise LayoutError(f"{self.root}: no {SIZE_CSV}; the size subset is part of the original release")
@@ -302,6 +311,10 @@ class Release:
 
     def segmentation(self) -> list[tuple[Path, Path]]:
         """`(photo, mask)` pairs of `segm/img` and `segm/mask`, matched by file stem, sorted by name."""
+        return list(self._segmentation)
+
+    @cached_property
+    def _segmentation(self) -> list[tuple[Path, Path]]:
         img_dir, mask_dir = self.root / SEGM_DIR / "img", self.root / SEGM_DIR / "mask"
         if not img_dir.is_dir() or not mask_dir.is_dir():
             raise LayoutError(f"{self.root}: no {SEGM_DIR}/img and {SEGM_DIR}/mask folders; extract segm.tar there")
@@ -313,9 +326,9 @@ class Release:
                 orphans.append(img.name)
             else:
                 pairs.append((img, mask))
-        problem = f"{SEGM_DIR}/img: {len(orphans)} photos have no mask in {SEGM_DIR}/mask"
-        if orphans and not any(p.startswith(problem) for p in self.problems):
-            self.problems.append(f"{problem} (e.g. {orphans[0]})")
+        if orphans:
+            self.problems.append(f"{SEGM_DIR}/img: {len(orphans)} photos have no mask in {SEGM_DIR}/mask (e.g. "
+                                 f"{orphans[0]})")
         return pairs
 
     def __repr__(self) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -93,7 +93,7 @@ class HFMirror:
             "mineral_boxes": [parse_boxes(b.tolist() if hasattr(b, "tolist") else b) for b in boxes],
             "split": split, "file": str(file), "row_group": groups, "row": rows})
 
-    def dataset(self, split: str, transform: Callable | None = None, max_side: int | None = None) -> "HFMirrorDataset":
+    def dataset(self, split: str, transform: Callable | None = None, max_side: int | None = None) -> HFMirrorDataset:
         return HFMirrorDataset(self, split, transform, max_side)
 
     def __repr__(self) -> str:

@@ -2,8 +2,8 @@
 
 A subset CSV with a split column keeps it (values like train/valid/test are normalised; when it has
 no validation part, one is carved from train with the seed). Without one, a seeded stratified split
-is made (default 60/20/20 of each class; every class with at least 3 photos appears in every part)
-and saved as a manifest CSV (`id, label, split`) whose name carries a hash of the ids, labels, seed
+is made (default 60/20/20 of each class; every class with at least 3 photos appears in every part;
+the seeded order is a hash of each id, see `shuffle_key`) and saved as a manifest CSV (`id, label, split`) whose name carries a hash of the ids, labels, seed
 and fractions: `<root>/splits/` when the release folder is writable, else the cache folder. A
 manifest found there is read back rather than recomputed.
 """
@@ -30,41 +30,51 @@ SPLIT_VALUES = {"train": "train", "training": "train", "val": "val", "valid": "v
                 "dev": "val", "test": "test", "testing": "test"}
 
 
-def stratified_split(labels: np.ndarray, seed: int, fractions: tuple[float, float, float] = FRACTIONS) -> np.ndarray:
-    """`(N,)` array of "train"/"val"/"test" for `(N,)` labels, stratified by label and seeded.
+def shuffle_key(ids, seed: int) -> np.ndarray:
+    """`(N,)` uint64 sort keys: the first 8 bytes of sha256("<seed>:<id>") of each id.
+
+    Sorting by them is a seeded shuffle that depends only on the ids and the seed: not on row
+    order, platform or NumPy's random streams, so every user and version gets the same split.
+    """
+    return np.array([int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8], "big") for i in ids],
+                    dtype=np.uint64)
+
+
+def stratified_split(labels, ids, seed: int, fractions: tuple[float, float, float] = FRACTIONS) -> np.ndarray:
+    """`(N,)` array of "train"/"val"/"test" for `(N,)` labels and unique ids, stratified and seeded.
 
     Each class of n photos gets round(n * val) and round(n * test) photos, at least one each when
-    n >= 3, and the rest in train. Rows are shuffled per class in label order, so the result depends
-    only on the labels' order, the seed and the fractions.
+    n >= 3 (n = 2: one train, one test; n = 1: train), and the rest in train; which photos is
+    decided by `shuffle_key(ids, seed)`.
     """
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
+    keys = shuffle_key(ids, seed)
     out = np.empty(len(labels), dtype=object)
     for label in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == label))
+        members = np.flatnonzero(labels == label)
+        idx = members[np.argsort(keys[members], kind="stable")]
         n = len(idx)
         n_val, n_test = round(n * fractions[1]), round(n * fractions[2])
         if n >= 3:
             n_val, n_test = max(1, n_val), max(1, n_test)
-        elif n == 2:
-            n_val, n_test = 0, 1
         else:
-            n_val, n_test = 0, 0
-        n_train = n - n_val - n_test
-        out[idx[:n_train]] = "train"
-        out[idx[n_train:n_train + n_val]] = "val"
-        out[idx[n_train + n_val:]] = "test"
+            n_val, n_test = 0, n - 1
+        out[idx[:n_val]] = "val"
+        out[idx[n_val:n_val + n_test]] = "test"
+        out[idx[n_val + n_test:]] = "train"
     return out
 
 
-def carve_val(labels: np.ndarray, split: np.ndarray, seed: int, fraction: float) -> np.ndarray:
+def carve_val(labels, ids, split, seed: int, fraction: float) -> np.ndarray:
     """Move `fraction` of each class's train photos (at least one when it has >= 2) to "val"."""
     split = np.asarray(split, dtype=object).copy()
-    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    keys = shuffle_key(ids, seed)
     for label in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero((labels == label) & (split == "train")))
+        members = np.flatnonzero((labels == label) & (split == "train"))
+        idx = members[np.argsort(keys[members], kind="stable")]
         if len(idx) >= 2:
             split[idx[:max(1, round(len(idx) * fraction))]] = "val"
     return split
@@ -85,11 +95,15 @@ def manifest_dirs(root: Path) -> list[Path]:
     return [root / "splits", cache_dir() / "splits" / tag]
 
 
-def assign_splits(df: pd.DataFrame, release: "Release", n: int, seed: int, file: Path,
+def assign_splits(df: pd.DataFrame, release: Release, n: int, seed: int, file: Path,
                   fractions: tuple[float, float, float] = FRACTIONS) -> pd.DataFrame:
     """Add a `split` column to a subset frame (with `id`, `label`); record what was done in the report."""
     df = df.copy()
     report = release.report.setdefault("splits", {})
+    if "split" in df.columns and not df["split"].astype(str).str.strip().str.lower().isin(SPLIT_VALUES).any():
+        release.report["notes"].append(f"{file.name}: column {release.report['columns'][file.name]['split']!r} holds "
+                                       "no train/val/test values; ignored, a seeded split is made instead")
+        df = df.drop(columns=["split"])
     if "split" in df.columns:
         raw = df["split"].astype(str).str.strip().str.lower()
         df["split"] = raw.map(SPLIT_VALUES)
@@ -98,7 +112,7 @@ def assign_splits(df: pd.DataFrame, release: "Release", n: int, seed: int, file:
             release.problems.append(f"{file.name}: unknown split values {unknown}; those rows were dropped")
             df = df[df["split"].notna()].reset_index(drop=True)
         if not (df["split"] == "val").any():
-            df["split"] = carve_val(df["label"].to_numpy(), df["split"].to_numpy(), seed,
+            df["split"] = carve_val(df["label"], df["id"], df["split"], seed,
                                     fractions[1] / (fractions[0] + fractions[1]))
             report[str(n)] = f"{file.name} split column; val carved from train with seed {seed}"
         else:
@@ -113,10 +127,7 @@ def assign_splits(df: pd.DataFrame, release: "Release", n: int, seed: int, file:
                 df["split"] = df["id"].astype(str).map(dict(zip(saved["id"].astype(str), saved["split"])))
                 report[str(n)] = str(folder / name)
                 return df
-    order = np.lexsort((df["id"].astype(str).to_numpy(), df["label"].to_numpy()))
-    split = np.empty(len(df), dtype=object)
-    split[order] = stratified_split(df["label"].to_numpy()[order], seed, fractions)
-    df["split"] = split
+    df["split"] = stratified_split(df["label"], df["id"], seed, fractions)
     report[str(n)] = str(save_manifest(df[["id", "label", "split"]], release.root, name))
     return df
 

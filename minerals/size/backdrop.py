@@ -1,8 +1,8 @@
-"""The backdrop of a museum photo: a smooth colour surface fitted to the frame's border, and what differs from it.
+"""The backdrop of a museum photo: a smooth colour surface, and what differs from it.
 
-Colours are OpenCV Lab as float32 (L, a, b in 0-255). A quadratic surface per channel is fitted by
-least squares to a strip along the border, refitted without outliers (objects touching the frame),
-so that gradients and vignetting of the backdrop are not taken for objects.
+Colours are OpenCV Lab as float32 (L, a, b in 0-255). A smooth (cubic) surface per channel is fitted
+robustly, so that gradients, vignetting and uneven light on the backdrop are not taken for objects;
+what differs from it (colour, lightness, texture) is an object, except soft-edged shadows.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 BORDER = 0.04        # border strip width, fraction of the shorter side
+STEP = 8             # px between evaluations of the backdrop surface
 NOISE_FLOOR = 2.0    # Lab units: minimum noise level, for clean (synthetic or studio) backdrops
 MIN_CONTRAST = 9.0   # Lab units: minimum colour distance of an object from the backdrop
 SHADOW_MIN_RATIO = 0.45  # shadows keep at least this share of the backdrop's lightness
@@ -21,7 +22,7 @@ SHARP_OUTLINE = 0.6      # share of a region's outline that must be a sharp edge
 
 @dataclass
 class Backdrop:
-    """`coef`: `(6, 3)` quadratic coefficients per Lab channel over normalised (x, y); `sigma`: `(3,)` noise."""
+    """`coef`: `(10, 3)` cubic coefficients per Lab channel over normalised (x, y); `sigma`: `(3,)` pixel noise."""
 
     coef: np.ndarray
     sigma: np.ndarray
@@ -33,37 +34,81 @@ class Backdrop:
         """
         H, W = shape
         x0, y0, x1, y1 = box or (0, 0, W, H)
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        return (_design(xs, ys, (H, W)) @ self.coef).reshape(y1 - y0, x1 - x0, 3)
+        # The surface is smooth: evaluate it on a grid every STEP px and interpolate bilinearly.
+        # Nodes at the centres of cells, where cv2.resize's bilinear interpolation expects its samples.
+        w, h = x1 - x0, y1 - y0
+        gw, gh = max(2, -(-w // STEP)), max(2, -(-h // STEP))
+        gx = x0 + (np.arange(gw, dtype=np.float32) + 0.5) * w / gw - 0.5
+        gy = y0 + (np.arange(gh, dtype=np.float32) + 0.5) * h / gh - 0.5
+        xs, ys = np.meshgrid(gx, gy)
+        grid = (_design(xs, ys, (H, W)) @ self.coef).reshape(gh, gw, 3).astype(np.float32)
+        return cv2.resize(grid, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, 3)
 
 
-def _design(xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _design(xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int], degree: int = 3) -> np.ndarray:
     h, w = shape
     x = xs.ravel() / w - 0.5
     y = ys.ravel() / h - 0.5
-    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+    cols = [np.ones_like(x), x, y, x * x, x * y, y * y]
+    if degree == 3:
+        cols += [x ** 3, x * x * y, x * y * y, y ** 3]
+    return np.stack(cols, axis=1)
 
 
 def fit_backdrop(lab: np.ndarray) -> Backdrop:
-    """Fit the backdrop of an `(H, W, 3)` float32 Lab image from its border strip."""
+    """Fit the backdrop of an `(H, W, 3)` float32 Lab image.
+
+    A quadratic fitted to the frame's border (robustly: objects may touch it) seeds a cubic fitted to
+    a grid of cell means over the whole photo, refitted three times without the cells that differ from
+    it (objects): backdrops are brighter in the middle than their border predicts (vignetting, lights).
+    """
     h, w = lab.shape[:2]
-    b = max(2, round(BORDER * min(h, w)))
-    strip = np.zeros((h, w), bool)
-    strip[:b], strip[-b:], strip[:, :b], strip[:, -b:] = True, True, True, True
-    ys, xs = np.nonzero(strip)
-    step = max(1, len(xs) // 4000)
-    ys, xs = ys[::step], xs[::step]
-    A = _design(xs.astype(np.float32), ys.astype(np.float32), (h, w))
-    v = lab[ys, xs]
+    gh, gw = max(6, min(32, h // 8)), max(6, min(32, w // 8))
+    cells = cv2.resize(lab, (gw, gh), interpolation=cv2.INTER_AREA).reshape(-1, 3)
+    cy, cx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    cx, cy = (cx + 0.5) * w / gw - 0.5, (cy + 0.5) * h / gh - 0.5
+    ring = np.zeros((gh, gw), bool)
+    ring[0], ring[-1], ring[:, 0], ring[:, -1] = True, True, True, True
+    ring = ring.ravel()
+    A2, A3 = _design(cx, cy, (h, w), 2), _design(cx, cy, (h, w), 3)
+    coef2 = _robust_fit(A2[ring], cells[ring])
+    pred = A2 @ coef2
+    coef = np.vstack([coef2, np.zeros((4, 3), np.float32)])
+    for _ in range(3):
+        resid = np.abs(cells - pred)
+        spread = np.maximum(np.median(resid, axis=0) * 1.4826, 1.0)
+        keep = (resid <= np.maximum(3.0 * spread, MIN_CONTRAST)).all(axis=1)
+        if keep.sum() < 20:
+            break
+        coef, *_ = np.linalg.lstsq(A3[keep], cells[keep], rcond=None)
+        pred = A3 @ coef
+    model = Backdrop(coef=coef.astype(np.float32), sigma=np.zeros(3, np.float32))
+    model.sigma = _border_noise(lab, model)
+    return model
+
+
+def _robust_fit(A: np.ndarray, v: np.ndarray) -> np.ndarray:
     keep = np.ones(len(v), bool)
     for _ in range(3):
         coef, *_ = np.linalg.lstsq(A[keep], v[keep], rcond=None)
         resid = np.abs(v - A @ coef)
         mad = np.median(resid[keep], axis=0) * 1.4826 + 1e-3
-        keep = (resid <= 3.0 * np.maximum(mad, NOISE_FLOOR)).all(axis=1)
-        if keep.sum() < 12:
+        new = (resid <= 3.0 * np.maximum(mad, NOISE_FLOOR)).all(axis=1)
+        if new.sum() < A.shape[1] + 2:
             break
-    return Backdrop(coef=coef.astype(np.float32), sigma=np.maximum(mad, NOISE_FLOOR).astype(np.float32))
+        keep = new
+    return coef
+
+
+def _border_noise(lab: np.ndarray, model: Backdrop) -> np.ndarray:
+    """Pixel noise per channel: robust spread of the residuals in the border strip (at least NOISE_FLOOR)."""
+    h, w = lab.shape[:2]
+    b = max(2, round(BORDER * min(h, w)))
+    diff = lab - model.render((h, w))
+    resid = np.concatenate([diff[:b].reshape(-1, 3), diff[-b:].reshape(-1, 3), diff[b:-b, :b].reshape(-1, 3),
+                            diff[b:-b, -b:].reshape(-1, 3)])
+    mad = np.median(np.abs(resid - np.median(resid, axis=0)), axis=0) * 1.4826
+    return np.maximum(mad, NOISE_FLOOR).astype(np.float32)
 
 
 def foreground(lab: np.ndarray, model: Backdrop) -> np.ndarray:
@@ -80,10 +125,10 @@ def foreground(lab: np.ndarray, model: Backdrop) -> np.ndarray:
     darker = dL < -thr_l
     # Shadow-like: darker, same hue, as smooth as the backdrop. Such a region is a shadow when its
     # outline is soft; a sharp outline makes it an object (a grey cube on a pale backdrop looks the same inside).
+    # Texture = local mean of the high-pass residual, which is ~0 on smooth ramps such as penumbras.
     L = lab[..., 0]
-    mean = cv2.blur(L, (5, 5))
-    std = np.sqrt(np.maximum(cv2.blur(L * L, (5, 5)) - mean * mean, 0))
-    smooth = std < max(3.0 * float(sig[0]), 4.0)
+    texture = cv2.blur(np.abs(L - cv2.GaussianBlur(L, (0, 0), 1.5)), (5, 5))
+    smooth = texture < 3.0 * float(np.median(texture)) + 1.0  # most of a photo is smooth backdrop
     shadowish = darker & ~coloured & smooth & (L > SHADOW_MIN_RATIO * bg[..., 0])
     objects = coloured | brighter | (darker & ~shadowish)
     return objects | _sharp_regions(shadowish, objects, L, thr_l)

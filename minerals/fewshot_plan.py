@@ -1,0 +1,72 @@
+"""What a few-shot grid costs: photos processed per run, multiply-accumulates per photo, estimated hours.
+
+Photo counts come from the paper's subset table (`resources/paper_subsets.csv`) and the split
+fractions used when a subset CSV has no split (`minerals.data.splits.FRACTIONS`). Multiply-accumulates
+(MACs) of one forward pass are counted by `torch.utils.flop_counter` on the meta device (no weights,
+no memory). Hours are extrapolated from one measured throughput by the ratio of MACs, which is rough:
+depthwise-convolution networks reach a lower share of a device's peak than dense ones.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+import pandas as pd
+
+TRAIN_PASS_COST = 3  # a training step costs about three forward passes (forward + backward)
+
+
+def paper_subsets() -> pd.DataFrame:
+    """The paper's subset table: subset, classes, images, min_per_class, task, split, note."""
+    with resources.files("minerals").joinpath("resources/paper_subsets.csv").open(encoding="utf-8") as fp:
+        return pd.read_csv(fp)
+
+
+@lru_cache(maxsize=None)
+def forward_gmacs(model: str, resolution: int, num_classes: int = 10) -> float:
+    """GMACs of one forward pass of one `resolution` px image (counted on the meta device)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from minerals.models import create_classifier
+
+    with torch.device("meta"):
+        net = create_classifier(model, num_classes, pretrained=False).eval()
+        x = torch.empty(1, 3, resolution, resolution)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(x)
+    return counter.get_total_flops() / 2e9
+
+
+def grid_cost(configs, fractions: tuple[float, float, float] | None = None) -> pd.DataFrame:
+    """One row per config: photos seen in training and evaluation, GMACs per photo, total TMACs.
+
+    `configs` are `FewShotConfig`s; photo counts are the paper's subset sizes split by `fractions`
+    (train, val, test; default the loader's). `shots` > 0 caps the training photos per class.
+    """
+    from minerals.data.splits import FRACTIONS
+
+    train_f, val_f, test_f = fractions or FRACTIONS
+    sizes = paper_subsets().set_index("subset")
+    rows = []
+    for cfg in configs:
+        images = int(sizes.loc[str(cfg.subset), "images"])
+        train = round(images * train_f)
+        if cfg.shots:
+            train = min(train, cfg.shots * cfg.subset)
+        val, test = round(images * val_f), round(images * test_f)
+        gmacs = forward_gmacs(cfg.model, int(cfg.resolution))
+        train_passes = train * cfg.epochs * TRAIN_PASS_COST
+        eval_passes = val * cfg.epochs + test
+        rows.append({"subset": cfg.subset, "model": cfg.model, "resolution": cfg.resolution, "epochs": cfg.epochs,
+                     "train_images": train, "val_images": val, "test_images": test, "gmacs_per_image": gmacs,
+                     "tmacs": (train_passes + eval_passes) * gmacs / 1e3})
+    return pd.DataFrame(rows)
+
+
+def estimate_hours(cost: pd.DataFrame, reference_images_per_s: float, reference_gmacs: float) -> pd.Series:
+    """Hours per row, extrapolated from a measured training throughput (images/s of a model of
+    `reference_gmacs` forward GMACs per image) by the ratio of MACs."""
+    train_tmacs_per_s = reference_images_per_s * TRAIN_PASS_COST * reference_gmacs / 1e3
+    return cost["tmacs"] / train_tmacs_per_s / 3600

