@@ -30,19 +30,23 @@ from minerals.results import RunStore
 GRADIENT = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam")
 
 
-def median_seconds(fn, repeats: int, device: str) -> float:
-    """Median wall seconds of `fn()` over `repeats` runs after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def round_robin(jobs: dict, repeats: int, device: str) -> dict[str, float]:
+    """Median wall seconds of each `jobs[name]()`; one warm-up each, then `repeats` rounds over all jobs.
+
+    Interleaving keeps a drifting load (a shared machine) from favouring the jobs timed first.
+    """
+    times = {name: [] for name in jobs}
+    for round_ in range(repeats + 1):
+        for name, fn in jobs.items():
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def forward(model, x):
@@ -101,31 +105,32 @@ def main() -> None:
     print(f"EfficientNet-Lite0, {args.resolution} px, batch {args.batch}, device {args.device}, "
           f"torch threads {torch.get_num_threads()}, median of {args.repeats}")
 
-    t_fwd = median_seconds(lambda: forward(model, x), args.repeats, args.device)
-    t_fb = median_seconds(lambda: forward_backward(model, x), args.repeats, args.device)
-    print(f"\n{'what':<14}{'images/s':>10}{'s/batch':>10}{'x fwd+bwd':>11}{'x fwd':>8}{'passes/img':>12}")
-    print(f"{'forward':<14}{args.batch / t_fwd:>10.1f}{t_fwd:>10.3f}{t_fwd / t_fb:>11.2f}{1:>8.2f}{1:>12.1f}")
-    print(f"{'fwd+bwd (ref)':<14}{args.batch / t_fb:>10.1f}{t_fb:>10.3f}{1:>11.2f}{t_fb / t_fwd:>8.2f}{1:>12.1f}")
     options = {"score_channels": args.score_channels or None, "ablation_ratio": args.ablation_ratio,
                "perturbation_batch": 64}
+    inputs = {m: x[:args.perturbation_images] if m in PERTURBATION else x for m in METHODS}
+    passes = {}
     for method in METHODS:
-        xb = x[:args.perturbation_images] if method in PERTURBATION else x
         with ForwardCounter(model) as counter:
-            cam_once(model, method, xb, **options)
-        passes = counter.images / len(xb)
-        seconds = median_seconds(lambda: cam_once(model, method, xb, **options), args.repeats, args.device)
-        scale = args.batch / len(xb)  # compare per image with the reference batch
-        print(f"{method:<14}{len(xb) / seconds:>10.1f}{seconds:>10.3f}{seconds * scale / t_fb:>11.2f}"
-              f"{seconds * scale / t_fwd:>8.2f}{passes:>12.1f}")
+            cam_once(model, method, inputs[method], **options)
+        passes[method] = counter.images / len(inputs[method])
 
     def per_image():
         for i in range(len(x)):
             cam_once(model, "gradcam", x[i:i + 1])
 
-    t_batched = median_seconds(lambda: cam_once(model, "gradcam", x), args.repeats, args.device)
-    t_single = median_seconds(per_image, args.repeats, args.device)
-    print(f"\nGrad-CAM batched {args.batch / t_batched:.1f} images/s, one at a time {args.batch / t_single:.1f} "
-          f"images/s: batched is {t_single / t_batched:.2f}x")
+    jobs = {"forward": lambda: forward(model, x), "fwd+bwd (ref)": lambda: forward_backward(model, x),
+            **{m: (lambda m=m: cam_once(model, m, inputs[m], **options)) for m in METHODS},
+            "gradcam 1-by-1": per_image}
+    seconds = round_robin(jobs, args.repeats, args.device)
+    t_fwd, t_fb = seconds["forward"], seconds["fwd+bwd (ref)"]
+    print(f"\n{'what':<16}{'images/s':>10}{'s/call':>9}{'x fwd+bwd':>11}{'x fwd':>8}{'passes/img':>12}")
+    for name, t in seconds.items():
+        n = len(inputs.get(name, x))
+        per_batch = t * args.batch / n  # per image, scaled to the reference batch
+        print(f"{name:<16}{n / t:>10.2f}{t:>9.3f}{per_batch / t_fb:>11.2f}{per_batch / t_fwd:>8.2f}"
+              f"{passes.get(name, 1.0):>12.1f}")
+    print(f"\nGrad-CAM batched ({args.batch}) against one image at a time: "
+          f"{seconds['gradcam 1-by-1'] / seconds['gradcam']:.2f}x")
 
     counts = sweep_passes(model, args.device)
     print(f"threshold sweep, model forward calls (Grad-CAM + EigenCAM on 4 photos): 1 rule {counts[0]}, "

@@ -186,16 +186,18 @@ def run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
     """Train and evaluate one configuration on the test split: one row of table `fewshot` (plus files)."""
     trained = train_run(session, cfg, echo=echo)
     tested = eval_run(session, cfg, echo=echo)
-    row = {**asdict(cfg), **{k: v for k, v in trained.items() if k != "history"}, **tested}
+    row = {**asdict(cfg), **trained, **tested}
     row["wall_s"] = round(trained["train_wall_s"] + tested["eval_s"], 3)
     row["notes"] = "; ".join(tested["notes"])
     return row
 
 
 def table(rows: list[dict]) -> pd.DataFrame:
-    """Table `fewshot` from `run()` rows: the stable columns first, then the other scalar fields."""
+    """Table `fewshot` from `run()` rows: the stable columns first, then the other scalar fields
+    (the per-epoch history and per-class recall stay in the run records)."""
     df = pd.DataFrame(rows)
-    extra = [c for c in df.columns if c not in TABLE_COLUMNS and df[c].map(lambda v: not isinstance(v, (dict, list))).all()]
+    scalar = [c for c in df.columns if df[c].map(lambda v: not isinstance(v, (dict, list))).all()]
+    extra = [c for c in scalar if c not in TABLE_COLUMNS]
     return df[[c for c in TABLE_COLUMNS if c in df.columns] + extra]
 
 

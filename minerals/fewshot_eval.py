@@ -90,3 +90,10 @@ def write_predictions(path: Path, dataset: Dataset, scores: np.ndarray, labels: 
         out[f"score{j + 1}"] = np.round(np.take_along_axis(scores, top[:, j:j + 1], axis=1)[:, 0], 6)
     with atomic_write(path) as tmp:
         out.to_csv(tmp, index=False)
+
+
+def topk_curve(predictions: pd.DataFrame) -> pd.Series:
+    """Top-k accuracy for k = 1 .. the number of `pred<k>` columns of a `predictions.csv` frame."""
+    k_max = sum(c.startswith("pred") for c in predictions.columns)
+    hits = np.column_stack([predictions[f"pred{k}"] == predictions["true"] for k in range(1, k_max + 1)])
+    return pd.Series(np.cumsum(hits, axis=1).clip(max=1).mean(axis=0), index=pd.RangeIndex(1, k_max + 1, name="k"))

@@ -1,7 +1,8 @@
 """Fine-tuning loop of the few-shot section: data loaders, AdamW + warm-up/cosine, checkpoints, resume.
 
 A run folder holds `best.pt` (best validation top-1: weights + `info`), `last.pt` (everything needed to
-resume: weights, optimiser, schedule, epoch, history) and `train.jsonl` (one JSON line per epoch).
+resume: weights, optimiser, schedule, epoch, history) and `train.jsonl` (one JSON line per epoch,
+rewritten with `last.pt`).
 Every epoch reseeds the global RNGs from (seed, epoch), so a resumed run matches an uninterrupted one.
 """
 
@@ -210,6 +211,8 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
     info = model_info(cfg, pre, classes)
     state = {"epoch": 0, "best": None, "history": []}
     last = run_dir / LAST
+    if last.is_file() and not (run_dir / BEST).is_file():
+        last.unlink()  # its best checkpoint was deleted: start again rather than finish without one
     if last.is_file():
         payload = torch.load(last, map_location="cpu", weights_only=True)
         model.load_state_dict(payload["model"])
@@ -258,8 +261,8 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
         state["epoch"] = epoch + 1
         save_checkpoint(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "schedule": schedule.state_dict(), "state": state})
-        with open(run_dir / LOG, "a", encoding="utf-8") as fp:
-            fp.write(json.dumps(line) + "\n")
+        with atomic_write(run_dir / LOG) as tmp:
+            tmp.write_text("".join(json.dumps(h) + "\n" for h in state["history"]), encoding="utf-8")
         if echo:
             tqdm.write(json.dumps(line))
     bar.close()

@@ -85,7 +85,8 @@ class IdentifyConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted((set(section) | set(overrides)) - known)
         if unknown:
-            raise IdentifyError(f"[identify] unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise IdentifyError(f"[identify] unknown setting(s) {', '.join(unknown)}; "
+                                f"known: {', '.join(sorted(known))}")
         cfg = cls(**{**section, **{k: v for k, v in overrides.items() if v is not None}})
         from minerals.size.result import METHODS as SIZE_METHODS
 
@@ -270,7 +271,8 @@ def _cam_mask(cam: np.ndarray, rgb: np.ndarray, rule: str) -> np.ndarray:
 def _region(mask: np.ndarray, scale: float) -> dict:
     """Share of the photo covered by `mask` and its bounding box in original pixels (null when empty)."""
     ys, xs = np.nonzero(mask)
-    box = None if not len(xs) else [round(float(v) * scale, 1) for v in (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)]
+    corners = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) if len(xs) else None
+    box = [round(float(v) * scale, 1) for v in corners] if corners else None
     return {"area_fraction": round(float(mask.mean()), 6), "box": box}
 
 

@@ -28,7 +28,8 @@
 # **On your own photos.** The same computation from a shell (a folder of photos works too):
 #
 # ```
-# minerals identify photo.jpg more/ --classifier results/smoke/artifacts/fewshot/<run>/best.pt --top 5 --json --out reports/
+# minerals identify photo.jpg more/ --classifier results/smoke/artifacts/fewshot/<run>/best.pt \
+#     --top 5 --json --out reports/
 # minerals identify photo.jpg --clip ViT-B-32 --checkpoint vit_b32.pt --pretrained openai --classes species.txt
 # ```
 
@@ -71,9 +72,8 @@ cfg = identify.IdentifyConfig.from_section(s.profile.section("identify"))
 # %%
 model, info = trained_model(s, subset=10)
 synthetic = s.release.report.get("synthetic", False)
-classifier = identify.fewshot_classifier(
-    model, info, s.device,
-    warning="trained and tested on synthetic photos: its species say nothing about real specimens" if synthetic else None)
+warning = "trained and tested on synthetic photos: its species say nothing about real specimens"
+classifier = identify.fewshot_classifier(model, info, s.device, warning=warning if synthetic else None)
 display(Markdown(f"**Classifier:** {classifier.name}; classes: {', '.join(classifier.classes)}."))
 
 # %% [markdown]
@@ -119,16 +119,16 @@ s.finish()
 
 # %%
 ok = table[table["status"] == "ok"]
-top1 = (ok["true_rank"] == 1).mean() if "true_rank" in ok else float("nan")
-sized = ok["size_cm"].notna()
-lines = [f"- {len(ok)} of {len(table)} inputs identified; {len(table) - len(ok)} error entr"
-         f"{'y' if len(table) - len(ok) == 1 else 'ies'} (the non-image file)."]
-lines.append(f"- Top-1 species correct on {int((ok['true_rank'] == 1).sum())} of {len(ok)} photos ({top1:.0%}); "
-             "this is a handful of photos, not an accuracy estimate: the few-shot page scores the whole test split.")
-if "size_error_cm" in ok and sized.any():
-    err = ok.loc[sized, "size_error_cm"].abs()
-    lines.append(f"- Size estimated on {int(sized.sum())} of {len(ok)} photos, mean absolute error "
-                 f"{err.mean():.2f} cm against the synthetic truth; the size page measures it on every photo.")
+errors = table.loc[table["status"] != "ok", "photo"].tolist()
+correct = int((ok["true_rank"] == 1).sum())
+lines = [f"- {len(ok)} of {len(table)} inputs identified; error entries for: {', '.join(errors) or 'none'}.",
+         f"- Top-1 species correct on {correct} of {len(ok)} photos; a handful of photos is not an accuracy "
+         "estimate: the few-shot page scores the whole test split."]
+scored = ok["size_error_cm"].notna()
+if scored.any():
+    lines.append(f"- Size estimated on {int(ok['size_cm'].notna().sum())} of {len(ok)} photos; mean absolute error "
+                 f"{ok.loc[scored, 'size_error_cm'].abs().mean():.2f} cm on the {int(scored.sum())} with a known "
+                 "size; the size page measures it on every photo.")
 lines.append(f"- The classifier sees {classifier.cam_resolution}-px inputs, so its Grad-CAM is the last feature map "
              "of that input (a few cells at small inputs) upsampled to the photo: a coarse region, not an outline. "
              "The specimen mask comes from the size estimator's segmentation when it found the specimen, from the "

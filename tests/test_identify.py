@@ -258,3 +258,11 @@ def test_a_failure_after_scoring_is_an_error_entry_for_that_photo_only(tmp_path,
     items = list(Identifier(classifier, measure=fake_measure).run(paths, out_dir=tmp_path / "out", progress=False))
     assert [it.record["status"] for it in items] == [OK, ERROR, OK]
     assert "disk full" in items[1].record["error"] and "b.png" in items[1].record["error"]
+
+
+@pytest.mark.parametrize("name", ["smoke", "paper"])
+def test_profile_identify_tables_are_valid(name):
+    from minerals.profiles import load_profile
+
+    cfg = IdentifyConfig.from_section(load_profile(name).section("identify"))
+    assert cfg.top_k >= 1 and cfg.demo_photos >= 1

@@ -139,6 +139,16 @@ def test_ensure_synthetic_reuses_then_regenerates(tmp_path):
     ensure_synthetic(root, **{**params, "seed": 5})
     assert not marker.exists() and json.loads((root / PARAMS_FILE).read_text())["seed"] == 5
     assert [p.name for p in tmp_path.iterdir()] == ["cache"]  # no temporary folders left
+    # a concurrent builder that finds the same release already in place keeps it
+    marker.parent.mkdir(exist_ok=True)
+    marker.write_text("kept")
+    synth._build(root, synth._resolve(**{**params, "seed": 5}), 1, keep_identical=True)
+    assert marker.exists() and [p.name for p in tmp_path.iterdir()] == ["cache"]
+    # ...while an explicit generate() rebuilds it
+    generate(root, **{**params, "seed": 5})
+    assert not marker.exists()
+    with pytest.raises(TypeError, match="unknown parameters"):
+        ensure_synthetic(root, source="synthetic")
 
 
 def test_refuses_a_folder_that_is_not_a_synthetic_release(tmp_path):
@@ -146,6 +156,9 @@ def test_refuses_a_folder_that_is_not_a_synthetic_release(tmp_path):
     (tmp_path / "real" / "minerals_full.csv").write_text("id,path\n")
     with pytest.raises(FileExistsError, match="not a synthetic release"):
         generate(tmp_path / "real", **TINY)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="is a file"):
+        ensure_synthetic(tmp_path / "file", **TINY)
 
 
 def test_failure_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):

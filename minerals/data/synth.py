@@ -22,6 +22,7 @@ same bytes, whatever the number of workers.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -40,7 +41,7 @@ from minerals.data.synth_specimen import Species, load_species
 __all__ = ["SynthStyle", "generate", "ensure_synthetic", "class_counts", "PARAMS_FILE", "GENERATOR_VERSION"]
 
 PARAMS_FILE = "synth_params.json"
-GENERATOR_VERSION = 1  # bump when the same parameters would draw different photos
+GENERATOR_VERSION = 2  # bump when the same parameters would draw different photos
 SUBSET_SIZES = (10, 36, 98, 360)
 OWL_LABELS = ("a stone", "a rock", "a mineral", "a gem", "a crystal", "a mineral ore")
 COLLECTIONS = (  # (folder, weight, nested, extension)
@@ -186,7 +187,8 @@ def _owl_boxes(rng: np.random.Generator, truth: dict, w: int, h: int) -> str:
                          "box": norm(part, 0.02)})
     if truth["cube_outline_box"] and rng.random() < 0.8:
         hits.append({"label": str(rng.choice(["a stone", "a stone", "a gem", "a mineral"])),
-                     "confidence": round(float(rng.uniform(0.1, 0.35)), 4), "box": norm(truth["cube_outline_box"], 0.03)})
+                     "confidence": round(float(rng.uniform(0.1, 0.35)), 4),
+                     "box": norm(truth["cube_outline_box"], 0.03)})
     if truth["card_box"] and rng.random() < 0.5:
         hits.append({"label": "a stone", "confidence": round(float(rng.uniform(0.1, 0.2)), 4),
                      "box": norm(truth["card_box"], 0.02)})
@@ -241,7 +243,9 @@ def _write_release(build: Path, p: _Params, workers: int) -> None:
         _init_worker(*init)
         results = [_render_job(j) for j in tqdm(jobs, **bar)]
     else:
-        with ProcessPoolExecutor(workers, initializer=_init_pool_worker, initargs=init) as pool:
+        # spawn, not fork: a forked child inherits OpenCV's thread pool without its threads and can hang
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker, initargs=init) as pool:
             results = list(tqdm(pool.map(_render_job, jobs, chunksize=8), **bar))
     full = [r for r in results if r["kind"] == "full"]
     _write_tables(build, p, plan, full, species)
@@ -292,22 +296,28 @@ def generate(root, classes: int = 12, per_class: int = 40, image_size: int = 512
     any value). The release is built in a temporary folder beside `root` and renamed into place;
     an existing synthetic release at `root` is replaced, any other non-empty folder is refused.
     """
-    root = Path(root)
     params = _resolve(classes, per_class, image_size, seed, n_size, n_segm, style)
+    return _build(Path(root), params, int(workers), keep_identical=False)
+
+
+def _build(root: Path, params: _Params, workers: int, keep_identical: bool) -> Path:
     _refuse_foreign(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
     try:
-        _write_release(build, params, int(workers))
+        _write_release(build, params, workers)
         (build / PARAMS_FILE).write_text(json.dumps(params.as_json(), indent=2, sort_keys=True) + "\n",
                                          encoding="utf-8")
-        _swap_into_place(build, root)
+        if not (keep_identical and read_params(root) == read_params(build)):
+            _swap_into_place(build, root)
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return root
 
 
 def _refuse_foreign(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise FileExistsError(f"{root} is a file, not a folder; choose a new folder for the synthetic release")
     if root.exists() and any(root.iterdir()) and not (root / PARAMS_FILE).exists():
         raise FileExistsError(f"{root} exists and is not a synthetic release (no {PARAMS_FILE}); "
                               f"choose an empty or new folder")
@@ -339,8 +349,13 @@ def ensure_synthetic(root, **params) -> Path:
     """Generate the synthetic release at `root` once; reuse it while its parameters match, regenerate
     (atomically) when they differ. Accepts the keyword arguments of `generate`."""
     root = Path(root)
+    unknown = sorted(set(params) - {"classes", "per_class", "image_size", "seed", "n_size", "n_segm", "style",
+                                    "workers"})
+    if unknown:
+        raise TypeError(f"ensure_synthetic: unknown parameters {unknown}; it takes the keyword arguments of generate")
     workers = int(params.pop("workers", 1))
-    wanted = json.loads(json.dumps(_resolve(**params).as_json()))  # tuples read back as lists
-    if read_params(root) == wanted:
+    resolved = _resolve(**params)
+    if read_params(root) == json.loads(json.dumps(resolved.as_json())):  # tuples read back as lists
         return root
-    return generate(root, **params, workers=workers)
+    # another process may finish the same release first: then its copy (the same bytes) is kept
+    return _build(root, resolved, workers, keep_identical=True)

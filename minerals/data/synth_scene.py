@@ -31,9 +31,9 @@ class SynthStyle:
     """width:height of the photo; the longer side is the release's image_size."""
     gradient: tuple = (0.0, 0.3)
     """top-to-bottom brightness change of the backdrop sweep (fraction)."""
-    specimen_frac: tuple = (0.4, 0.85)
+    specimen_frac: tuple = (0.45, 0.9)
     """the specimen's target longest extent, as a fraction of the photo's shorter side."""
-    cube_frac: tuple = (0.05, 0.12)
+    cube_frac: tuple = (0.06, 0.13)
     """the cube's front-face edge, as a fraction of the photo's shorter side."""
     cube_probability: float = 0.97
     cube_placement: dict = field(default_factory=lambda: {"side": 0.75, "front": 0.25})
@@ -299,7 +299,7 @@ def render_photo(species: Species, rng: np.random.Generator, longest: int, style
     cube_geom = (c, uniform(rng, style.cube_azimuth) * c, uniform(rng, style.cube_elevation) * c) if has_cube else None
     want_card = rng.random() < style.card_probability
     want_stand = rng.random() < style.stand_probability
-    smask, srgb = spec.mask, spec.rgb
+    smask, srgb, sopa = spec.mask, spec.rgb, spec.opacity
     layout = None
     for _ in range(8):
         sh, sw = smask.shape
@@ -311,6 +311,7 @@ def render_photo(species: Species, rng: np.random.Generator, longest: int, style
         size = (max(1, int(sw * f)), max(1, int(sh * f)))
         srgb = cv2.resize(srgb, size, interpolation=cv2.INTER_AREA)
         smask = (cv2.resize(smask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5).astype(np.uint8)
+        sopa = None if sopa is None else cv2.resize(sopa, size, interpolation=cv2.INTER_AREA)
     if layout is None:
         raise RuntimeError("could not lay out the synthetic photo; widen style.specimen_frac or cube_frac")
     sh, sw = smask.shape
@@ -344,6 +345,8 @@ def render_photo(species: Species, rng: np.random.Generator, longest: int, style
     if layout.stand > 0:
         _draw_stand(img, sx, sy, sw, sh, layout.stand, short)
     region = img[sy:sy + sh, sx:sx + sw]
+    if sopa is not None:  # translucent crystals: the backdrop shows through
+        srgb = srgb * sopa[..., None] + region * (1 - sopa[..., None])
     np.copyto(region, np.clip(srgb, 0, 255).astype(np.uint8), where=smask[..., None].astype(bool))
 
     cube_pts = None

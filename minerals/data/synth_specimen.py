@@ -289,11 +289,13 @@ def draw_crystal(rgb: np.ndarray, mask: np.ndarray, form: str, scale: np.ndarray
 
 @dataclass
 class Specimen:
-    """A drawn specimen: RGB float32 (h, w, 3) 0-255, binary mask uint8 (h, w) in {0, 1}, habit name."""
+    """A drawn specimen: RGB float32 (h, w, 3) 0-255, binary mask uint8 (h, w) in {0, 1}, habit name,
+    and opacity float32 (h, w) in (0, 1] where clear crystals let the backdrop through (None: opaque)."""
 
     rgb: np.ndarray
     mask: np.ndarray
     habit: str
+    opacity: np.ndarray | None = None
 
 
 def rock_polygon(rng: np.random.Generator, cx: float, cy: float, rx: float, ry: float,
@@ -376,8 +378,19 @@ def _crystal_form(species: Species, rng: np.random.Generator) -> str:
 
 
 def render_specimen(species: Species, size: float, rng: np.random.Generator, light: Light,
-                    habit: str | None = None) -> Specimen:
-    """Draw one specimen of `species` whose longest extent is about `size` px; cropped to its mask."""
+                    habit: str | None = None, max_draw: int = 480) -> Specimen:
+    """Draw one specimen of `species` whose longest extent is about `size` px; cropped to its mask.
+
+    Specimens larger than `max_draw` px are drawn at that size and enlarged (speed); the returned
+    mask is the enlarged one, so it stays exactly what a photo shows."""
+    if size > max_draw:
+        spec = render_specimen(species, max_draw, rng, light, habit, max_draw)
+        h, w = spec.mask.shape
+        shape = (max(1, round(w * size / max_draw)), max(1, round(h * size / max_draw)))
+        mask = (cv2.resize(spec.mask.astype(np.float32), shape, interpolation=cv2.INTER_LINEAR) > 0.5)
+        opacity = None if spec.opacity is None else cv2.resize(spec.opacity, shape, interpolation=cv2.INTER_LINEAR)
+        return Specimen(cv2.resize(spec.rgb, shape, interpolation=cv2.INTER_LINEAR), mask.astype(np.uint8),
+                        spec.habit, opacity)
     if habit is None:
         names = list(species.habits)
         weights = np.array([species.habits[k] for k in names], float)
@@ -390,6 +403,7 @@ def render_specimen(species: Species, size: float, rng: np.random.Generator, lig
     mask = np.zeros((canvas, canvas), np.uint8)
     cx = cy = canvas / 2
     half = size / 2
+    clear_crystals = None
 
     def albedo(kind=species.texture, a=c0, b=c1):
         return lambda shape: texture_albedo(kind, shape, a, b, rng)
@@ -481,6 +495,8 @@ def render_specimen(species: Species, size: float, rng: np.random.Generator, lig
                     s = size * rng.uniform(0.06, 0.15) * (1.6 if k == 1 else 1.0)
                     crystals.append((form, s, cx + rng.uniform(-0.45, 0.45) * half,
                                      top + rng.uniform(-0.05, 0.25) * half, 40.0))
+                if k == 1 and not on_matrix:  # a loose crystal lies on the table
+                    crystals[0] = (*crystals[0], "lying")
             elif habit == "platy":
                 k = int(rng.integers(4, 18))
                 base_rot_seed = int(rng.integers(2 ** 31))
@@ -495,9 +511,15 @@ def render_specimen(species: Species, size: float, rng: np.random.Generator, lig
                     crystals.append((form, s, cx + rng.uniform(-0.35, 0.35) * half,
                                      top + rng.uniform(-0.25, 0.2) * half, 180.0))
         crystals.sort(key=lambda c: c[3])  # back (higher in the image) first
+        clear_crystals = mask.copy()  # what lies behind the crystals: the matrix, if any
         for item in crystals:
             form_i, s, ox, oy, tilt = item[:5]
-            if len(item) > 5:  # plates of one book share an orientation, with a small scatter
+            if len(item) > 5 and item[5] == "lying":
+                a = rng.choice([-1, 1]) * np.pi / 2 + rng.uniform(-0.35, 0.35)
+                rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+                rot = rz @ rotation(rng, 25, 0)
+                ox -= s * 1.5 * np.sin(a)  # the template's base is at its origin: centre the crystal
+            elif len(item) > 5:  # plates of one book share an orientation, with a small scatter
                 base = rotation(np.random.default_rng(item[5]), 35)
                 rot = base @ rotation(rng, 12, 12)
             else:
@@ -513,7 +535,17 @@ def render_specimen(species: Species, size: float, rng: np.random.Generator, lig
     y0, y1, x0, x1 = _bbox(mask)
     y0, x0 = max(y0 - 2, 0), max(x0 - 2, 0)
     y1, x1 = min(y1 + 2, canvas), min(x1 + 2, canvas)
-    return Specimen(rgb[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].copy(), habit)
+    rgb, mask, opacity = rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1], None
+    if clear_crystals is not None:
+        crystal = mask.astype(bool) & ~clear_crystals[y0:y1, x0:x1].astype(bool)
+        # facets are not perfectly flat in colour: inclusions, growth marks, dust
+        var = 1 + 0.06 * smooth_noise(rng, mask.shape, 8) + 0.04 * smooth_noise(rng, mask.shape, max(size / 6, 2))
+        rgb[crystal] *= var[crystal][:, None]
+        if species.lustre == "vitreous" and float(c0.min()) > 150:
+            # pale vitreous crystals (quartz, calcite...) are translucent where no matrix is behind them
+            opacity = np.ones(crystal.shape, np.float32)
+            opacity[crystal] = rng.uniform(0.55, 0.8)
+    return Specimen(rgb.copy(), mask.copy(), habit, opacity)
 
 
 def _second_color(species: Species, c0: np.ndarray, rng: np.random.Generator) -> np.ndarray:

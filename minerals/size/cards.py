@@ -14,7 +14,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from minerals.size.backdrop import fit_backdrop
+from minerals.size.backdrop import Backdrop, fit_backdrop
 
 WORK_SIDE = 512
 BRIGHT_L = 175      # OpenCV Lab lightness (0-255) of card paper
@@ -46,8 +46,8 @@ def text_strokes(gray: np.ndarray) -> np.ndarray:
     return blackhat > 40
 
 
-def find_cards(rgb: np.ndarray) -> list[Card]:
-    """Label cards in a photo, largest first."""
+def find_cards(rgb: np.ndarray, backdrop: Backdrop | None = None) -> list[Card]:
+    """Label cards in a photo, largest first; `backdrop`: the photo's fitted backdrop (fitted here when None)."""
     small, s = _downscale(rgb, WORK_SIDE)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
     L = lab[..., 0]
@@ -56,7 +56,7 @@ def find_cards(rgb: np.ndarray) -> list[Card]:
     h, w = L.shape
     # Paper: light and colourless, and lighter or less coloured than the backdrop would be there.
     labf = lab.astype(np.float32)
-    model = fit_backdrop(labf)
+    model = backdrop or fit_backdrop(labf)
     diff = labf - model.render((h, w))
     stands_out = (diff[..., 0] > max(PAPER_CONTRAST, 3 * float(model.sigma[0]))) | \
         (np.hypot(diff[..., 1], diff[..., 2]) > max(PAPER_CONTRAST, 3 * float(model.sigma[1:].max())))

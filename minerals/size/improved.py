@@ -38,10 +38,10 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     h, w = small.shape[:2]
     lab_small = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
     lab = lab_small if s == 1 else cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    cards = [tuple(v / s for v in c.box) for c in find_cards(small)]
-    result = SizeEstimate(cards=cards)
     labf = lab_small.astype(np.float32)
     model = fit_backdrop(labf)
+    cards = [tuple(v / s for v in c.box) for c in find_cards(small, model)]
+    result = SizeEstimate(cards=cards)
     fg = foreground(labf, model)
     kernel = max(3, round(min(h, w) / 150)) | 1
     objects = cv2.connectedComponentsWithStats(clean(fg, kernel).astype(np.uint8), connectivity=8)[1:3]

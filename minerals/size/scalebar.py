@@ -50,12 +50,16 @@ def find_bars(lab: np.ndarray, exclude: list) -> list[Bar]:
     strokes = (ink > 18).astype(np.uint8)
     runs = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, np.ones((1, MIN_BAR_PX - 1), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    grey_ok = _plain_grey_map(lab) if n > 1 else None
     bars = []
     for i in range(1, n):
         x, y, bw, bh, _ = stats[i]
         if bw < MIN_BAR_PX or bh > max(3, bw / 4) or bw > 0.3 * min(H, W):
             continue
         yb = y + bh / 2.0
+        probe = (int(x + bw / 2), int(y - 0.15 * FACE_PER_BAR * bw))  # on the face, above the bar
+        if probe[1] < 0 or not grey_ok[probe[1] // 2, probe[0] // 2]:
+            continue
         bar = _measure(ink, x, y, bw, bh)
         if bar is None:
             continue
@@ -96,6 +100,17 @@ def _on_card(bar: Bar, cards: list) -> bool:
 
 def _inside(pt, box) -> bool:
     return box[0] <= pt[0] <= box[2] and box[1] <= pt[1] <= box[3]
+
+
+def _plain_grey_map(lab: np.ndarray) -> np.ndarray:
+    """`(H/2, W/2)` bool: plain metal grey around each pixel (a 4x4 box at half resolution): colourless,
+    not paper, little texture."""
+    h, w = lab.shape[:2]
+    half = cv2.resize(lab, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA).astype(np.float32)
+    mean = cv2.blur(half, (4, 4))
+    L = half[..., 0]
+    std = np.sqrt(np.maximum(cv2.blur(L * L, (4, 4)) - mean[..., 0] ** 2, 0))
+    return (np.hypot(mean[..., 1] - 128, mean[..., 2] - 128) <= MAX_CHROMA) & (mean[..., 0] <= PAPER_L) & (std <= 12)
 
 
 def _measure(ink: np.ndarray, x: int, y: int, bw: int, bh: int) -> tuple[float, bool, float] | None:
