@@ -74,12 +74,19 @@ class ThinEigenCAM(EigenCAM):
 
 
 class _LiveChannels:
-    """Mixin for grad-cam's ablation layers: only channels that vary are candidates for ablation.
+    """Mixin for grad-cam's ablation layers: only channels that vary are candidates for ablation, and
+    the objectness mask that ranks them comes from a thin SVD (`principal_projection`).
 
     With `ratio_channels_to_ablate` < 1, grad-cam 1.5.7 scores a constant (e.g. dead, all-zero)
     channel 0/0 = NaN, and its sort then picks those channels first, although ablating a constant
     map cannot move the CAM. Here they are left out before grad-cam picks among the others.
     """
+
+    def objectiveness_mask_from_svd(self, activations, threshold=0.01):
+        """grad-cam's objectness mask (|first principal component| above `threshold` of its range), thin SVD."""
+        projection = np.abs(principal_projection(activations[None])[0])
+        projection = projection - projection.min()
+        return projection / max(float(projection.max()), 1e-12) > threshold
 
     def activations_to_be_ablated(self, activations, ratio_channels_to_ablate=1.0):
         if ratio_channels_to_ablate >= 1.0:

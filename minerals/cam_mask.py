@@ -66,13 +66,13 @@ class MaskRule:
         return base + "".join(f"+{o}" for o, on in (("grabcut", self.grabcut), ("lcc", self.largest),
                                                      ("fill", self.fill)) if on)
 
-    def threshold(self, cam: np.ndarray) -> float:
-        """The CAM value above which a pixel is foreground."""
-        if self.kind == "otsu":
-            return float(threshold_otsu(cam)) if cam.max() > cam.min() else float(cam.max())
+    def binarize(self, cam: np.ndarray) -> np.ndarray:
+        """The thresholded CAM: above Otsu's threshold or the percentile, or at least the fraction of the max."""
+        if self.kind == "fraction":
+            return cam >= self.value * cam.max()
         if self.kind == "percentile":
-            return float(np.percentile(cam, self.value))
-        return float(self.value * cam.max())
+            return cam > np.percentile(cam, self.value)
+        return cam > threshold_otsu(cam) if cam.max() > cam.min() else np.zeros(cam.shape, bool)
 
 
 def resize_cam(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -125,7 +125,7 @@ def cam_to_mask(cam: np.ndarray, rule: MaskRule | str, shape: tuple[int, int] | 
     """
     rule = MaskRule.parse(rule) if isinstance(rule, str) else rule
     cam = resize_cam(cam, shape or cam.shape)
-    mask = cam > rule.threshold(cam) if rule.kind != "fraction" else cam >= rule.threshold(cam)
+    mask = rule.binarize(cam)
     if rule.grabcut:
         if image is None or image.shape[:2] != cam.shape:
             got = "no image" if image is None else f"an image of shape {image.shape[:2]}"

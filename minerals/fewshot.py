@@ -11,6 +11,7 @@ Other sections reuse a fine-tuned model with `trained_model(session)`, or `load_
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -104,8 +105,21 @@ def runnable(configs: list[FewShotConfig], release) -> tuple[list[FewShotConfig]
     return [c for c in configs if c.subset in have], missing
 
 
+def data_fingerprint(release, subset: int) -> str:
+    """A short hash of what a run learns from: the bytes of the full and subset CSVs and the split.
+
+    Regenerated or edited data gives a new hash (so stored runs are not reused); a copy of the same
+    release on another machine gives the same one.
+    """
+    digest = hashlib.sha256()
+    for path in (release.full_csv, release.subset_file(subset)):
+        digest.update(Path(path).read_bytes())
+    digest.update(release.subset(subset)[["id", "label", "split"]].to_csv(index=False).encode())
+    return digest.hexdigest()[:16]
+
+
 def _train_key(session, cfg: FewShotConfig) -> dict:
-    return {"stage": "train", "config": asdict(cfg), "data": str(session.data_root)}
+    return {"stage": "train", "config": asdict(cfg), "data": data_fingerprint(session.release, cfg.subset)}
 
 
 def _datasets(session, cfg: FewShotConfig, *splits: str):

@@ -127,6 +127,8 @@ for _, g in results.groupby(["subset", "model", "pretrained"], sort=False):
     g = g.sort_values("resolution")
     ax.errorbar(g["resolution"], g["top1"], yerr=[g["top1"] - g["top1_ci_low"], g["top1_ci_high"] - g["top1"]],
                 marker="o", capsize=3, label=run_label(g.iloc[0], resolution=False))
+for n in sorted(results["subset"].unique()):
+    ax.axhline(1 / n, color="grey", ls=":", lw=1, label=f"chance · {n} classes")
 ax.set(xlabel="input resolution (px)", ylabel="top-1 (95 % bootstrap interval)", ylim=(0, 1.02),
        title="Top-1 against input resolution")
 ax.set_xticks(sorted(results["resolution"].unique()))

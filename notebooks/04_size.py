@@ -21,8 +21,8 @@
 # - **baseline**: the upstream method as published (adaptive threshold, contour and Hough tests on pixel
 #   windows sized for 1024-px photos; cm per px = 1.27 / cube width; size = width of the detector's
 #   mineral box that does not overlap a label card), rewritten without its silent failures;
-# - **improved**: finds the cube by its printed "1 cm" bar (or, failing that, by its flat square front
-#   face), segments the specimen against a fitted backdrop model (label cards, the cube and soft shadows
+# - **improved**: reads the scale from the cube's printed "1 cm" bar (or, failing that, from its flat
+#   square front face), segments the specimen against a fitted backdrop model (label cards, the cube and soft shadows
 #   set aside) and measures its longest extent; it abstains with a reason rather than guess.
 #
 # It regenerates the table `size` (one row per method), the table `size_holdout` (the same on a photo
@@ -58,6 +58,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import minerals.session
+from minerals.data import open_release
 from minerals.size import SizeConfig
 from minerals.size.evaluate import TABLE_COLUMNS, error_by_size, held_out_release, run_methods
 from minerals.size.overlay import failure_gallery
@@ -140,8 +141,6 @@ s.save_figure("size_failures", fig)
 held = []
 for style in cfg.holdout_styles:
     root = held_out_release(style, cfg.holdout_photos)
-    from minerals.data import open_release
-
     rows, _ = run_methods(open_release(root).size_table(), cfg, s.store("size"), s.artifacts("size"),
                           f"synthetic:{style}:{root.name}")
     held.append(rows.assign(style=style))

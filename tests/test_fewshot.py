@@ -165,3 +165,14 @@ def test_cli_train_then_eval_a_checkpoint(release_root, tmp_path, capsys):
     assert main(["fewshot", "eval", "--data-root", str(release_root), "--checkpoint", checkpoint, "--split", "val",
                  "--out", str(tmp_path / "val")]) == 0
     assert (tmp_path / "val" / "predictions.csv").is_file()
+
+
+def test_changed_data_is_not_mistaken_for_a_stored_run(tmp_path):
+    from minerals.data import open_release
+
+    root = make_release(tmp_path / "r", classes=4, per_class=10, subsets=(4,))
+    before = fewshot.data_fingerprint(open_release(root), 4)
+    assert fewshot.data_fingerprint(open_release(root), 4) == before
+    csv = root / "minerals_4.csv"
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:-1]))  # drop one photo
+    assert fewshot.data_fingerprint(open_release(root), 4) != before

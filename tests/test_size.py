@@ -21,9 +21,10 @@ CUBE_CM = 1.27
 
 
 def photo(width=768, height=576, cube=48.0, cube_at=(560, 330), specimen=(300, 300, 150, 90), backdrop=(150, 150, 150),
-          card=None, top=0.25, seed=0, cube_grey=95):
+          card=None, top=0.25, seed=0, cube_grey=95, bar=False):
     """A plain test photo: backdrop with a gradient, a grey cube (front face `cube` px wide plus a
-    lighter top face), an ellipse specimen `(cx, cy, rx, ry)` and optionally a card `(x, y, w, h)` with text lines.
+    lighter top face; with `bar`, the printed 1 cm bar and text), an ellipse specimen `(cx, cy, rx, ry)` and
+    optionally a card `(x, y, w, h)` with text lines.
 
     Returns `(rgb, true longest extent in cm)`.
     """
@@ -41,7 +42,14 @@ def photo(width=768, height=576, cube=48.0, cube_at=(560, 330), specimen=(300, 3
         x0, y1 = cube_at
         poly([[x0, y1 - cube], [x0 + cube, y1 - cube], [x0 + cube + 4, y1 - cube - top * cube],
               [x0 + 4, y1 - cube - top * cube]], (175, 175, 172))
-        poly([[x0, y1 - cube], [x0 + cube, y1 - cube], [x0 + cube, y1], [x0, y1]], (95, 95, 98))
+        poly([[x0, y1 - cube], [x0 + cube, y1 - cube], [x0 + cube, y1], [x0, y1]], (cube_grey, cube_grey, cube_grey + 3))
+        if bar:  # the printed 1 cm bar with end ticks, a third of the way down the face, and text below
+            length, by = cube / CUBE_CM, y1 - cube + 0.36 * cube
+            bx0, bx1, tick, ink = x0 + (cube - length) / 2, x0 + (cube + length) / 2, 0.06 * cube, (30, 30, 30)
+            for p, q in (((bx0, by), (bx1, by)), ((bx0, by - tick), (bx0, by + tick)), ((bx1, by - tick), (bx1, by + tick))):
+                cv2.line(img, (round(p[0] * k), round(p[1] * k)), (round(q[0] * k), round(q[1] * k)), ink, k)
+            cv2.putText(img, "1 cm", (round((x0 + 0.25 * cube) * k), round((by + 0.3 * cube) * k)),
+                        cv2.FONT_HERSHEY_SIMPLEX, cube * k / 90, ink, k)
     if card:
         x, y, w, h = card
         poly([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], (242, 240, 232))
@@ -66,6 +74,19 @@ def test_improved_measures_cube_and_extent(cube, backdrop):
     assert 0 < est.confidence <= 1
 
 
+@pytest.mark.parametrize("cube", [20.0, 33.0, 57.0])
+def test_scale_from_the_printed_bar(cube):
+    from minerals.size.scalebar import find_bars
+
+    rgb, truth = photo(cube=cube, bar=True, backdrop=(200, 200, 200))
+    bars = find_bars(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), [])
+    assert bars and bars[0].ticks
+    assert bars[0].length_px == pytest.approx(cube / CUBE_CM, abs=0.5)
+    est = measure(rgb, "improved", SizeConfig())
+    assert est.ok and est.cube_side_px == pytest.approx(cube, rel=0.03)
+    assert est.size_cm == pytest.approx(truth, rel=0.04)
+
+
 def test_improved_excludes_label_card_and_does_not_mutate_input():
     rgb, truth = photo(card=(40, 470, 200, 70))
     before = rgb.copy()
@@ -80,6 +101,7 @@ def test_improved_excludes_label_card_and_does_not_mutate_input():
     ("small cube", "cube too small"),
     ("cut", "cut by the frame"),
     ("two cubes", "two cubes"),
+    ("two cubes with bars", "two cubes"),
     ("square card only", "no cube"),
 ])
 def test_improved_abstains_with_a_reason(case, reason):
@@ -89,8 +111,8 @@ def test_improved_abstains_with_a_reason(case, reason):
         rgb, _ = photo(cube=12.0)
     elif case == "cut":
         rgb, _ = photo(specimen=(60, 300, 150, 90))
-    elif case == "two cubes":
-        rgb, _ = photo()
+    elif case.startswith("two cubes"):
+        rgb, _ = photo(bar=case.endswith("bars"))
         rgb[250:330, 60:120] = rgb[250:330, 555:615]  # the cube again, far from the first one
     else:
         rgb, _ = photo(cube=0, card=(560, 250, 90, 90))

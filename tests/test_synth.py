@@ -107,12 +107,15 @@ def _boxes_overlap(a, b) -> bool:
 
 
 @pytest.mark.parametrize("habit", HABITS)
-def test_every_habit_draws_a_specimen(habit):
-    species = next(s for s in load_species() if habit in s.habits)
-    spec = render_specimen(species, 120, np.random.default_rng(0), Light.from_angles(130, 45), habit=habit)
-    assert spec.mask.dtype == np.uint8 and set(np.unique(spec.mask)) == {0, 1}
-    assert spec.rgb.shape[:2] == spec.mask.shape and 30 < max(spec.mask.shape) < 200
-    assert spec.rgb[spec.mask.astype(bool)].std() > 3  # shaded, not flat
+def test_every_habit_draws_a_whole_specimen(habit):
+    for i, species in enumerate(s for s in load_species() if habit in s.habits):
+        spec = render_specimen(species, 120, np.random.default_rng(i), Light.from_angles(130, 45), habit=habit)
+        m = spec.mask
+        assert m.dtype == np.uint8 and set(np.unique(m)) == {0, 1}
+        assert spec.rgb.shape[:2] == m.shape and 30 < max(m.shape) < 200
+        assert spec.rgb[m.astype(bool)].std() > 3  # shaded, not flat
+        # cropped with a 2 px margin: a specimen touching the frame was cut by its canvas
+        assert not (m[:2].any() or m[-2:].any() or m[:, :2].any() or m[:, -2:].any()), species.en_name
 
 
 def test_species_are_told_apart_by_colour_on_average():
@@ -185,6 +188,10 @@ def test_style_overrides_and_bad_parameters(tmp_path):
     assert len(pd.read_csv(root / "minerals_size.csv")) == 0
     with pytest.raises(ValueError, match="unknown style fields"):
         generate(tmp_path / "x", style={"cube_colour": 1})
+    with pytest.raises(ValueError, match="low <= high"):
+        generate(tmp_path / "x", style={"cube_frac": (0.2, 0.1)})
+    with pytest.raises(ValueError, match="unknown backdrop kinds"):
+        SynthStyle(backdrops={"plaid": 1.0})
     with pytest.raises(ValueError, match="classes must be between"):
         generate(tmp_path / "x", classes=len(load_species()) + 1)
     with pytest.raises(ValueError, match="only 0 photos show the cube"):

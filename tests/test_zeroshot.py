@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -311,3 +312,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 def test_cli_names(release, capsys):
     assert main(["zeroshot", "names", "--data-root", str(release.root)]) == 0
     assert "4 raw English names -> 4 species" in capsys.readouterr().out
+
+
+def test_bincount_recall_metrics_match_sklearn():
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y, p = rng.integers(0, 7, 50), rng.integers(0, 9, 50)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sklearn warns when p names classes absent from y
+            expect = balanced_accuracy_score(y, p)
+        assert metrics.balanced_accuracy(y, p) == pytest.approx(expect, abs=1e-12)
+    assert np.isnan(metrics.per_class_recall(np.array([0, 0]), np.array([0, 1]), 3)[2])

@@ -41,7 +41,7 @@ from minerals.data.synth_specimen import Species, load_species
 __all__ = ["SynthStyle", "generate", "ensure_synthetic", "class_counts", "PARAMS_FILE", "GENERATOR_VERSION"]
 
 PARAMS_FILE = "synth_params.json"
-GENERATOR_VERSION = 2  # bump when the same parameters would draw different photos
+GENERATOR_VERSION = 5  # bump when the same parameters would draw different photos
 SUBSET_SIZES = (10, 36, 98, 360)
 OWL_LABELS = ("a stone", "a rock", "a mineral", "a gem", "a crystal", "a mineral ore")
 COLLECTIONS = (  # (folder, weight, nested, extension)

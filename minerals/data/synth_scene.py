@@ -8,7 +8,7 @@ Coordinates are pixels, x right and y down. The scene is first laid out fronto-p
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import cv2
 import numpy as np
@@ -45,15 +45,22 @@ class SynthStyle:
     cube_scale_jitter: float = 0.02
     """the cube's scale may differ from the specimen plane's by up to this fraction (depth difference)."""
     cube_grey: tuple = (95, 165)
-    card_probability: float = 0.4
+    """grey level of the cube's front face (the top face is lighter, the side face darker)."""
+    card_probability: float = 0.55
+    """chance of a white label card with lines of text, drawn only where it fits in front of or beside
+    the specimen without touching it or the cube (about 40 % of the default photos get one)."""
     horizon_probability: float = 0.3
     """chance of a visible table edge behind the specimen (table and wall differ in brightness)."""
     stand_probability: float = 0.1
+    """chance of a clear acrylic stand under the specimen (not part of its mask)."""
     light_azimuth: tuple = (100.0, 165.0)
     """key-light direction in degrees, counter-clockwise from image right (90 = from the top)."""
     light_elevation: tuple = (30.0, 65.0)
+    """key-light elevation above the image plane, degrees."""
     shadow_strength: tuple = (0.15, 0.5)
+    """darkening of the backdrop under the cast shadows (fraction)."""
     exposure: tuple = (0.85, 1.1)
+    """overall brightness gain of the photo."""
     colour_cast: float = 0.04
     """per-channel gain jitter (white balance), fraction."""
     perspective: float = 0.03
@@ -61,6 +68,19 @@ class SynthStyle:
     grain: tuple = (1.5, 4.0)
     """sensor noise standard deviation, grey levels."""
     jpeg_quality: tuple = (80, 95)
+
+    def __post_init__(self):
+        bad = sorted(set(self.backdrops) - {"white", "grey", "dark", "colour"}) + sorted(set(self.aspects) - set(ASPECTS))
+        if bad:
+            raise ValueError(f"SynthStyle: unknown backdrop kinds or aspects {bad}; backdrops are white, grey, dark, "
+                             f"colour and aspects {', '.join(ASPECTS)}")
+        for name in ("cube_probability", "card_probability", "horizon_probability", "stand_probability"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"SynthStyle.{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple) and (len(value) != 2 or value[0] > value[1]):
+                raise ValueError(f"SynthStyle.{f.name} must be a (low, high) range with low <= high, got {value}")
 
 
 @dataclass
@@ -180,9 +200,10 @@ def plan_layout(rng, style, w, h, spec_wh, cube_geom, want_card, want_stand) -> 
         if want_card:
             cw_ = rng.uniform(0.22, 0.42) * w
             ch_ = cw_ * rng.uniform(0.28, 0.5)
-            for _ in range(6):
+            for attempt in range(16):  # in front of the specimen first, then anywhere beside it
                 x0 = rng.uniform(m, max(m, w - cw_ - m))
-                y0 = rng.uniform(y_table + 0.01 * h, max(y_table + 0.01 * h, h - ch_ - m))
+                low = y_table + 0.01 * h if attempt < 6 else sy
+                y0 = rng.uniform(low, max(low, h - ch_ - m))
                 box = (x0, y0, x0 + cw_, y0 + ch_)
                 if _fits(box, w, h, m * 0.5) and not _overlap(box, spec_box, 0.01 * w) and \
                         (cube_box is None or not _overlap(box, cube_box, 0.01 * w)):

@@ -109,7 +109,7 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: float)
     gh, gw = (n, max(2, round(n * w / h))) if h >= w else (max(2, round(n * h / w)), n)
     grid = rng.standard_normal((gh, gw)).astype(np.float32)
     out = cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
-    return out / max(float(out.std()), 1e-6)
+    return out / max(float(out[::4, ::4].std()), 1e-6)
 
 
 # ---------------------------------------------------------------- lighting
@@ -308,7 +308,7 @@ def rock_polygon(rng: np.random.Generator, cx: float, cy: float, rx: float, ry: 
     for k in range(2, 7):
         r += rng.normal(0, 0.14 / k ** 0.9) * np.cos(k * t + rng.uniform(0, 2 * np.pi))
     r += np.convolve(rng.normal(0, 0.035, n + 4), np.ones(3) / 3, "same")[2:-2]
-    r = np.clip(r, 0.45, 1.6)
+    r = np.clip(r, 0.45, 1.4)  # within the canvas (1.7 x the size) for rx up to size / 2
     x, y = cx + rx * r * np.cos(t), cy + ry * r * np.sin(t)
     y = np.minimum(y, cy + ry * flat)
     return np.stack([x, y], 1)
@@ -322,6 +322,22 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     ys = np.flatnonzero(mask.any(1))
     xs = np.flatnonzero(mask.any(0))
     return int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+
+
+def points_inside(mask: np.ndarray, k: int, rng: np.random.Generator, top_frac: float = 1.0) -> np.ndarray:
+    """k random pixel positions (k, 2) as (x, y) inside a binary mask, restricted to the upper
+    `top_frac` of its box; rejection sampling in the box (no scan of every pixel)."""
+    y0, y1, x0, x1 = _bbox(mask)
+    y1 = y0 + max(1, int(round((y1 - y0) * top_frac)))
+    found = np.empty((0, 2), np.int64)
+    for _ in range(20):
+        cand = np.stack([rng.integers(x0, x1, 4 * k + 16), rng.integers(y0, y1, 4 * k + 16)], 1)
+        found = np.concatenate([found, cand[mask[cand[:, 1], cand[:, 0]] > 0]])
+        if len(found) >= k:
+            return found[:k]
+    ys, xs = np.nonzero(mask[y0:y1])  # a thin, sparse mask: fall back to the exact scan
+    pick = rng.integers(len(xs), size=k)
+    return np.stack([xs[pick], ys[pick] + y0], 1)
 
 
 def _paint_body(rgb: np.ndarray, body: np.ndarray, albedo_fn, light: Light, lustre: Lustre,
@@ -339,10 +355,8 @@ def _paint_body(rgb: np.ndarray, body: np.ndarray, albedo_fn, light: Light, lust
     height = dmax * relief * np.sqrt(np.clip(1 - (1 - dist / dmax) ** 2, 0, 1))
     height += dmax * relief * (0.12 * smooth_noise(rng, (h, w), 5) + 0.012 * smooth_noise(rng, (h, w), 40))
     if facets:
-        ys, xs = np.nonzero(sub)
         yy, xx = np.ogrid[0:h, 0:w]
-        for i in rng.integers(len(xs), size=facets):
-            px, py = xs[i], ys[i]
+        for px, py in points_inside(sub, facets, rng):
             gx, gy = rng.normal(0, relief * 0.8, 2)
             plane = height[py, px] * rng.uniform(0.75, 0.97) + gx * (xx - px) + gy * (yy - py)
             np.minimum(height, plane.astype(np.float32), out=height)
@@ -377,8 +391,68 @@ def _crystal_form(species: Species, rng: np.random.Generator) -> str:
     return "prism_pyramid" if rng.random() < 0.7 else str(rng.choice(["prism_flat", "prism_square", "bipyramid"]))
 
 
+@dataclass
+class _Sheet:
+    """The canvas one specimen is drawn on, and the per-specimen draws every habit shares."""
+
+    species: Species
+    size: float
+    rng: np.random.Generator
+    light: Light
+    c0: np.ndarray
+    c1: np.ndarray
+    rgb: np.ndarray
+    mask: np.ndarray
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return self.mask.shape[1] / 2, self.mask.shape[0] / 2
+
+    @property
+    def lustre(self) -> Lustre:
+        return LUSTRES[self.species.lustre]
+
+    def albedo(self, kind: str | None = None, a: np.ndarray | None = None, b: np.ndarray | None = None):
+        """A texture function shape -> albedo (defaults: the species' texture and colours)."""
+        kind, a, b = kind or self.species.texture, self.c0 if a is None else a, self.c1 if b is None else b
+        return lambda shape: texture_albedo(kind, shape, a, b, self.rng)
+
+    def lump(self, rx: float, ry: float, dy: float = 0.0, flat: tuple = (0.5, 0.9)) -> np.ndarray:
+        """A binary lump outline centred `dy` px below the canvas centre."""
+        cx, cy = self.centre
+        body = np.zeros_like(self.mask)
+        _fill(body, rock_polygon(self.rng, cx, cy + dy, rx, ry, flat=self.rng.uniform(*flat)))
+        return body
+
+    def matrix(self, rx: float, ry: float, dy: float = 0.0) -> np.ndarray:
+        """Paint a dull host-rock lump (tinted by the species) and return its mask."""
+        rng, species = self.rng, self.species
+        body = self.lump(rx, ry, dy, flat=(0.55, 0.85))
+        m_hex = species.matrix[int(rng.integers(len(species.matrix)))] if species.matrix else None
+        m0 = jitter_color(hex_rgb(m_hex), rng) if m_hex else self.c0 * 0.6
+        m0 = 0.7 * m0 + 0.3 * self.c0
+        _paint_body(self.rgb, body, self.albedo("granular", m0, m0 * rng.uniform(0.6, 1.3)), self.light,
+                    LUSTRES["dull"], rng, relief=rng.uniform(0.3, 0.6), facets=int(rng.integers(3, 10)))
+        self.mask |= body
+        return body
+
+
+@dataclass
+class _Crystal:
+    """One crystal to draw: form, size s (px), origin (x, y), pose ('free' tilt in degrees, 'lying',
+    or 'book' sharing `book_seed`'s orientation)."""
+
+    form: str
+    s: float
+    x: float
+    y: float
+    tilt: float = 40.0
+    pose: str = "free"
+    book_seed: int = 0
+
+
 def render_specimen(species: Species, size: float, rng: np.random.Generator, light: Light,
-                    habit: str | None = None, max_draw: int = 480) -> Specimen:
+                    habit: str | None = None, max_draw: int = 400) -> Specimen:
     """Draw one specimen of `species` whose longest extent is about `size` px; cropped to its mask.
 
     Specimens larger than `max_draw` px are drawn at that size and enlarged (speed); the returned
@@ -395,149 +469,26 @@ def render_specimen(species: Species, size: float, rng: np.random.Generator, lig
         names = list(species.habits)
         weights = np.array([species.habits[k] for k in names], float)
         habit = str(rng.choice(names, p=weights / weights.sum()))
-    lustre = LUSTRES[species.lustre]
     c0 = jitter_color(hex_rgb(species.colors[int(rng.integers(len(species.colors)))]), rng)
     c1 = _second_color(species, c0, rng)
-    canvas = int(size * 1.5) + 8
-    rgb = np.zeros((canvas, canvas, 3), np.float32)
-    mask = np.zeros((canvas, canvas), np.uint8)
-    cx = cy = canvas / 2
-    half = size / 2
-    clear_crystals = None
-
-    def albedo(kind=species.texture, a=c0, b=c1):
-        return lambda shape: texture_albedo(kind, shape, a, b, rng)
-
-    def matrix_body(rx, ry, cyo=0.0):
-        body = np.zeros_like(mask)
-        _fill(body, rock_polygon(rng, cx, cy + cyo, rx, ry, flat=rng.uniform(0.55, 0.85)))
-        m_hex = species.matrix[int(rng.integers(len(species.matrix)))] if species.matrix else None
-        m0 = jitter_color(hex_rgb(m_hex), rng) if m_hex else c0 * 0.6
-        m0 = 0.7 * m0 + 0.3 * c0
-        _paint_body(rgb, body, albedo("granular", m0, m0 * rng.uniform(0.6, 1.3)), light, LUSTRES["dull"], rng,
-                    relief=rng.uniform(0.3, 0.6), facets=int(rng.integers(3, 10)))
-        mask[:] |= body
-        return body
-
+    canvas = int(size * 1.7) + 8
+    sheet = _Sheet(species, size, rng, light, c0, c1, np.zeros((canvas, canvas, 3), np.float32),
+                   np.zeros((canvas, canvas), np.uint8))
+    behind = None  # for crystal habits: what lies behind the crystals (the matrix, if any)
     if habit in ("massive", "banded"):
-        body = np.zeros_like(mask)
-        aspect = rng.uniform(0.55, 0.95)
-        _fill(body, rock_polygon(rng, cx, cy, half, half * aspect, flat=rng.uniform(0.5, 0.9)))
-        kind = "banded" if habit == "banded" else species.texture
-        if habit == "banded":  # a polished slab: low relief, glossy
-            _paint_body(rgb, body, albedo(kind), light, lustre, rng, relief=rng.uniform(0.1, 0.25), gloss=1.5)
-        else:  # a broken lump: flat fracture faces
-            _paint_body(rgb, body, albedo(kind), light, lustre, rng, relief=rng.uniform(0.35, 0.7), gloss=0.6,
-                        facets=int(rng.integers(4, 14)))
-        mask |= body
+        _draw_lump(sheet, polished=habit == "banded")
     elif habit == "botryoidal":
-        body = np.zeros_like(mask)
-        aspect = rng.uniform(0.55, 0.9)
-        _fill(body, rock_polygon(rng, cx, cy, half * 0.9, half * 0.9 * aspect, flat=rng.uniform(0.5, 0.8)))
-        ys, xs = np.nonzero(body)
-        k = int(rng.integers(12, 45))
-        pick = rng.integers(len(xs), size=k)
-        radii = size * rng.uniform(0.05, 0.16, k)
-        bumps = [(float(xs[i]), float(ys[i]), float(r)) for i, r in zip(pick, radii)]
-        for bx, by, br in bumps:
-            cv2.circle(body, (int(round(bx * ONE)), int(round(by * ONE))), int(round(br * ONE)), 1, -1,
-                       cv2.LINE_8, SHIFT)
-        _paint_body(rgb, body, albedo(), light, lustre, rng, relief=0.3, bumps=bumps, gloss=1.3)
-        mask |= body
+        _draw_botryoidal(sheet)
     elif habit == "radiating":
-        base_on_matrix = bool(species.matrix) and rng.random() < 0.7
-        top = cy
-        if base_on_matrix:
-            body = matrix_body(half * 0.85, half * 0.45, cyo=half * 0.3)
-            top = _bbox(body)[0] + half * 0.25
-        for _ in range(int(rng.integers(2, 5))):
-            sx, sy = cx + rng.uniform(-0.45, 0.45) * half, top + rng.uniform(-0.1, 0.3) * half
-            main = rng.uniform(60, 120)
-            for _ in range(int(rng.integers(15, 50))):
-                ang = np.radians(main + rng.uniform(-55, 55))
-                length = size * rng.uniform(0.2, 0.55)
-                ex, ey = sx + length * np.cos(ang), sy - length * np.sin(ang)
-                thick = max(1, int(round(size * rng.uniform(0.004, 0.014))))
-                n_img = np.array([np.sin(ang), np.cos(ang), 0.0], np.float32) * rng.uniform(-1, 1)
-                n_img[2] = np.sqrt(max(1 - float(n_img @ n_img), 0.05))
-                c = shade(c0 * rng.uniform(0.85, 1.15), (n_img / np.linalg.norm(n_img))[None], light, lustre)[0]
-                p0 = (int(round(sx * ONE)), int(round(sy * ONE)))
-                p1 = (int(round(ex * ONE)), int(round(ey * ONE)))
-                cv2.line(rgb, p0, p1, tuple(float(x) for x in c), thick, cv2.LINE_AA, SHIFT)
-                cv2.line(mask, p0, p1, 1, thick, cv2.LINE_8, SHIFT)
-    else:  # crystal habits drawn as convex polyhedra, optionally on a rock matrix
-        form = {"cubic": "cube", "octahedral": "octahedron", "rhombohedral": "rhomb", "platy": "tablet"}.get(habit)
-        on_matrix = bool(species.matrix) and (habit == "druse" or rng.random() < 0.55)
-        crystals = []
-        if habit == "druse":
-            body = matrix_body(half, half * rng.uniform(0.55, 0.8))
-            ys, xs = np.nonzero(body)
-            keep = ys < np.quantile(ys, rng.uniform(0.7, 0.95))
-            ys, xs = ys[keep], xs[keep]
-            k = int(rng.integers(40, 130))
-            pick = rng.integers(len(xs), size=k)
-            form = _crystal_form(species, rng)
-            for i in pick:
-                s = size * rng.uniform(0.04, 0.1)
-                crystals.append((form, s, float(xs[i]), float(ys[i]), 70.0))
-        else:
-            if on_matrix:
-                body = matrix_body(half * rng.uniform(0.6, 0.9), half * rng.uniform(0.3, 0.5), cyo=half * 0.35)
-                top = _bbox(body)[0] + 0.15 * half
-            else:
-                top = cy
-            if habit == "prisms":
-                form = _crystal_form(species, rng) if form is None else form
-                if form in ("cube", "octahedron", "rhomb", "tablet"):
-                    form = "prism_pyramid"
-                k = int(rng.integers(1, 8))
-                for _ in range(k):
-                    s = size * rng.uniform(0.06, 0.15) * (1.6 if k == 1 else 1.0)
-                    crystals.append((form, s, cx + rng.uniform(-0.45, 0.45) * half,
-                                     top + rng.uniform(-0.05, 0.25) * half, 40.0))
-                if k == 1 and not on_matrix:  # a loose crystal lies on the table
-                    crystals[0] = (*crystals[0], "lying")
-            elif habit == "platy":
-                k = int(rng.integers(4, 18))
-                base_rot_seed = int(rng.integers(2 ** 31))
-                for j in range(k):
-                    s = size * rng.uniform(0.18, 0.32)
-                    crystals.append(("tablet", s, cx + (j / max(k - 1, 1) - 0.5) * half * rng.uniform(0.6, 1.2),
-                                     top + rng.uniform(-0.15, 0.15) * half, 25.0, base_rot_seed))
-            else:  # cubic, octahedral, rhombohedral clusters
-                k = int(rng.integers(1, 6))
-                for _ in range(k):
-                    s = size * rng.uniform(0.25, 0.45) * (1.6 if k == 1 else 1.0)
-                    crystals.append((form, s, cx + rng.uniform(-0.35, 0.35) * half,
-                                     top + rng.uniform(-0.25, 0.2) * half, 180.0))
-        crystals.sort(key=lambda c: c[3])  # back (higher in the image) first
-        clear_crystals = mask.copy()  # what lies behind the crystals: the matrix, if any
-        for item in crystals:
-            form_i, s, ox, oy, tilt = item[:5]
-            if len(item) > 5 and item[5] == "lying":
-                a = rng.choice([-1, 1]) * np.pi / 2 + rng.uniform(-0.35, 0.35)
-                rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-                rot = rz @ rotation(rng, 25, 0)
-                ox -= s * 1.5 * np.sin(a)  # the template's base is at its origin: centre the crystal
-            elif len(item) > 5:  # plates of one book share an orientation, with a small scatter
-                base = rotation(np.random.default_rng(item[5]), 35)
-                rot = base @ rotation(rng, 12, 12)
-            else:
-                rot = rotation(rng, tilt)
-            if form_i.startswith("prism") or form_i == "bipyramid":
-                scale = np.array([s, s * rng.uniform(2.0, 5.0), s])
-            elif form_i == "tablet":
-                scale = np.array([s, s, s * rng.uniform(0.6, 1.6)])
-            else:
-                scale = np.full(3, s * 0.5)
-            color = jitter_color(c0, rng, hue=0.01, sat=0.08, val=0.08)
-            draw_crystal(rgb, mask, form_i, scale, rot, np.array([ox, oy]), color, light, lustre, rng)
-    y0, y1, x0, x1 = _bbox(mask)
+        _draw_radiating(sheet)
+    else:
+        behind = _draw_crystals(sheet, habit)
+    y0, y1, x0, x1 = _bbox(sheet.mask)
     y0, x0 = max(y0 - 2, 0), max(x0 - 2, 0)
     y1, x1 = min(y1 + 2, canvas), min(x1 + 2, canvas)
-    rgb, mask, opacity = rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1], None
-    if clear_crystals is not None:
-        crystal = mask.astype(bool) & ~clear_crystals[y0:y1, x0:x1].astype(bool)
+    rgb, mask, opacity = sheet.rgb[y0:y1, x0:x1], sheet.mask[y0:y1, x0:x1], None
+    if behind is not None:
+        crystal = mask.astype(bool) & ~behind[y0:y1, x0:x1].astype(bool)
         # facets are not perfectly flat in colour: inclusions, growth marks, dust
         var = 1 + 0.06 * smooth_noise(rng, mask.shape, 8) + 0.04 * smooth_noise(rng, mask.shape, max(size / 6, 2))
         rgb[crystal] *= var[crystal][:, None]
@@ -546,6 +497,127 @@ def render_specimen(species: Species, size: float, rng: np.random.Generator, lig
             opacity = np.ones(crystal.shape, np.float32)
             opacity[crystal] = rng.uniform(0.55, 0.8)
     return Specimen(rgb.copy(), mask.copy(), habit, opacity)
+
+
+def _draw_lump(sheet: _Sheet, polished: bool) -> None:
+    """Massive habit: a broken lump with flat fracture faces; banded: a glossy, low-relief polished slab."""
+    rng, half = sheet.rng, sheet.size / 2
+    body = sheet.lump(half, half * rng.uniform(0.55, 0.95))
+    if polished:
+        _paint_body(sheet.rgb, body, sheet.albedo("banded"), sheet.light, sheet.lustre, rng,
+                    relief=rng.uniform(0.1, 0.25), gloss=1.5)
+    else:
+        _paint_body(sheet.rgb, body, sheet.albedo(), sheet.light, sheet.lustre, rng, relief=rng.uniform(0.35, 0.7),
+                    gloss=0.6, facets=int(rng.integers(4, 14)))
+    sheet.mask |= body
+
+
+def _draw_botryoidal(sheet: _Sheet) -> None:
+    """Botryoidal habit: a crust of overlapping glossy spherical bubbles over a lump."""
+    rng, size = sheet.rng, sheet.size
+    body = sheet.lump(size * 0.45, size * 0.45 * rng.uniform(0.55, 0.9), flat=(0.5, 0.8))
+    k = int(rng.integers(12, 45))
+    centres = points_inside(body, k, rng)
+    radii = size * rng.uniform(0.05, 0.16, k)
+    bumps = [(float(x), float(y), float(r)) for (x, y), r in zip(centres, radii)]
+    for bx, by, br in bumps:
+        cv2.circle(body, (int(round(bx * ONE)), int(round(by * ONE))), int(round(br * ONE)), 1, -1, cv2.LINE_8, SHIFT)
+    _paint_body(sheet.rgb, body, sheet.albedo(), sheet.light, sheet.lustre, rng, relief=0.3, bumps=bumps, gloss=1.3)
+    sheet.mask |= body
+
+
+def _draw_radiating(sheet: _Sheet) -> None:
+    """Radiating habit: sprays of thin shaded needles fanning upwards, often from a host rock."""
+    rng, size, half = sheet.rng, sheet.size, sheet.size / 2
+    cx, top = sheet.centre
+    if sheet.species.matrix and rng.random() < 0.7:
+        body = sheet.matrix(half * 0.85, half * 0.45, dy=half * 0.3)
+        top = _bbox(body)[0] + half * 0.25
+    for _ in range(int(rng.integers(2, 5))):
+        sx, sy = cx + rng.uniform(-0.45, 0.45) * half, top + rng.uniform(-0.1, 0.3) * half
+        main = rng.uniform(60, 120)
+        for _ in range(int(rng.integers(15, 50))):
+            ang = np.radians(main + rng.uniform(-55, 55))
+            length = size * rng.uniform(0.2, 0.55)
+            ex, ey = sx + length * np.cos(ang), sy - length * np.sin(ang)
+            thick = max(1, int(round(size * rng.uniform(0.004, 0.014))))
+            n_img = np.array([np.sin(ang), np.cos(ang), 0.0], np.float32) * rng.uniform(-1, 1)
+            n_img[2] = np.sqrt(max(1 - float(n_img @ n_img), 0.05))
+            c = shade(sheet.c0 * rng.uniform(0.85, 1.15), (n_img / np.linalg.norm(n_img))[None], sheet.light,
+                      sheet.lustre)[0]
+            p0 = (int(round(sx * ONE)), int(round(sy * ONE)))
+            p1 = (int(round(ex * ONE)), int(round(ey * ONE)))
+            cv2.line(sheet.rgb, p0, p1, tuple(float(x) for x in c), thick, cv2.LINE_AA, SHIFT)
+            cv2.line(sheet.mask, p0, p1, 1, thick, cv2.LINE_8, SHIFT)
+
+
+def _draw_crystals(sheet: _Sheet, habit: str) -> np.ndarray:
+    """Crystal habits (prisms, druse, cubic, octahedral, rhombohedral, platy) as shaded convex
+    polyhedra, optionally on a host rock. Returns the mask of what lies behind the crystals."""
+    rng, species, size, half = sheet.rng, sheet.species, sheet.size, sheet.size / 2
+    cx, top = sheet.centre
+    form = {"cubic": "cube", "octahedral": "octahedron", "rhombohedral": "rhomb", "platy": "tablet"}.get(habit)
+    on_matrix = bool(species.matrix) and (habit == "druse" or rng.random() < 0.55)
+    crystals: list[_Crystal] = []
+    if habit == "druse":  # many small crystals over the upper part of a host rock
+        body = sheet.matrix(half * 0.9, half * rng.uniform(0.55, 0.8))
+        spots = points_inside(body, int(rng.integers(40, 130)), rng, top_frac=rng.uniform(0.6, 0.9))
+        form = _crystal_form(species, rng)
+        for x, y in spots:
+            crystals.append(_Crystal(form, size * rng.uniform(0.04, 0.1), float(x), float(y), 70.0))
+    else:
+        if on_matrix:
+            body = sheet.matrix(half * rng.uniform(0.6, 0.9), half * rng.uniform(0.3, 0.5), dy=half * 0.35)
+            top = _bbox(body)[0] + 0.15 * half
+        if habit == "prisms":
+            form = _crystal_form(species, rng)
+            if form in ("cube", "octahedron", "rhomb", "tablet"):
+                form = "prism_pyramid"
+            k = int(rng.integers(1, 8))
+            for _ in range(k):
+                crystals.append(_Crystal(form, size * rng.uniform(0.06, 0.15) * (1.6 if k == 1 else 1.0),
+                                         cx + rng.uniform(-0.35, 0.35) * half, top + rng.uniform(-0.05, 0.25) * half))
+            if k == 1 and not on_matrix:  # a loose crystal lies on the table, in the middle
+                crystals[0].pose, crystals[0].x = "lying", cx
+        elif habit == "platy":  # a book of plates sharing an orientation
+            k = int(rng.integers(4, 18))
+            book = int(rng.integers(2 ** 31))
+            for j in range(k):
+                crystals.append(_Crystal("tablet", size * rng.uniform(0.18, 0.32),
+                                         cx + (j / max(k - 1, 1) - 0.5) * half * rng.uniform(0.6, 1.2),
+                                         top + rng.uniform(-0.15, 0.15) * half, pose="book", book_seed=book))
+        else:  # cubic, octahedral, rhombohedral clusters
+            k = int(rng.integers(1, 6))
+            for _ in range(k):
+                crystals.append(_Crystal(form, size * rng.uniform(0.25, 0.45) * (1.6 if k == 1 else 1.0),
+                                         cx + rng.uniform(-0.35, 0.35) * half, top + rng.uniform(-0.25, 0.2) * half,
+                                         180.0))
+    crystals.sort(key=lambda c: c.y)  # back (higher in the image) first
+    behind = sheet.mask.copy()
+    for c in crystals:
+        x = c.x
+        y_lo, y_hi = FORMS[c.form][:, 1].min(), FORMS[c.form][:, 1].max()
+        if c.form.startswith("prism") or c.form == "bipyramid":
+            # long axis capped so that the crystal stays on the canvas (no straight cuts at its edge)
+            cap = (0.75 if c.pose == "lying" else 0.15 if habit == "druse" else 0.5) * size / (y_hi - y_lo)
+            scale = np.array([c.s, min(c.s * rng.uniform(2.0, 5.0), cap), c.s])
+        elif c.form == "tablet":
+            scale = np.array([c.s, c.s, c.s * rng.uniform(0.6, 1.6)])
+        else:
+            scale = np.full(3, c.s * 0.5)
+        if c.pose == "lying":
+            a = rng.choice([-1, 1]) * np.pi / 2 + rng.uniform(-0.35, 0.35)
+            rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+            rot = rz @ rotation(rng, 25, 0)
+            x += scale[1] * (y_lo + y_hi) / 2 * np.sin(a)  # centre the crystal on its spot
+        elif c.pose == "book":
+            rot = rotation(np.random.default_rng(c.book_seed), 35) @ rotation(rng, 12, 12)
+        else:
+            rot = rotation(rng, c.tilt)
+        color = jitter_color(sheet.c0, rng, hue=0.01, sat=0.08, val=0.08)
+        draw_crystal(sheet.rgb, sheet.mask, c.form, scale, rot, np.array([x, c.y]), color, sheet.light,
+                     sheet.lustre, rng)
+    return behind
 
 
 def _second_color(species: Species, c0: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -7,7 +7,7 @@ what differs from it (colour, lightness, texture) is an object, except soft-edge
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -26,6 +26,7 @@ class Backdrop:
 
     coef: np.ndarray
     sigma: np.ndarray
+    _frames: dict = field(default_factory=dict, repr=False, compare=False)  # whole-frame renders by shape
 
     def render(self, shape: tuple[int, int], box: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """`(h, w, 3)` backdrop colour of `box` = `(x0, y0, x1, y1)` in a copy of the photo of `shape` `(H, W)`.
@@ -33,6 +34,8 @@ class Backdrop:
         The surface is over normalised coordinates, so any resolution of the same photo works.
         """
         H, W = shape
+        if box is None and (H, W) in self._frames:
+            return self._frames[(H, W)]
         x0, y0, x1, y1 = box or (0, 0, W, H)
         # The surface is smooth: evaluate it on a grid every STEP px and interpolate bilinearly.
         # Nodes at the centres of cells, where cv2.resize's bilinear interpolation expects its samples.
@@ -42,7 +45,11 @@ class Backdrop:
         gy = y0 + (np.arange(gh, dtype=np.float32) + 0.5) * h / gh - 0.5
         xs, ys = np.meshgrid(gx, gy)
         grid = (_design(xs, ys, (H, W)) @ self.coef).reshape(gh, gw, 3).astype(np.float32)
-        return cv2.resize(grid, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, 3)
+        out = cv2.resize(grid, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, 3)
+        if box is None:
+            out.flags.writeable = False
+            self._frames[(H, W)] = out
+        return out
 
 
 def _design(xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int], degree: int = 3) -> np.ndarray:
@@ -76,7 +83,8 @@ def fit_backdrop(lab: np.ndarray) -> Backdrop:
     coef = np.vstack([coef2, np.zeros((4, 3), np.float32)])
     for _ in range(3):
         resid = np.abs(cells - pred)
-        spread = np.maximum(np.median(resid, axis=0) * 1.4826, 1.0)
+        # Spread from the border cells: a specimen may cover most of the photo, never most of its border.
+        spread = np.maximum(np.median(resid[ring], axis=0) * 1.4826, 1.0)
         keep = (resid <= np.maximum(3.0 * spread, MIN_CONTRAST)).all(axis=1)
         if keep.sum() < 20:
             break

@@ -1,11 +1,12 @@
-"""The reference cube, found by its square front face rather than by pixel-size windows.
+"""The reference cube's front face: found as a flat square region (the fallback when no "1 cm" bar is
+readable), and measured with sub-pixel edges.
 
-Edges (Canny, thresholds set from the photo's own noise) cut the photo into flat regions. The cube's
-front face is one of them: nearly colourless, not paper-white, filling an upright square, usually with
-the printed "1 cm" and its bar as dark marks inside and the brighter top face just above it (the cube
-is seen slightly from above, so the silhouette, top face included, is taller than the edge). The face
-is then measured with sub-pixel edges: the peaks of the lightness gradient across its left and right
-edges (and top and bottom ones, for the squareness check), averaged over the face's middle rows.
+Edges (Canny, thresholds set from the photo's own noise, after a grey closing that removes the printed
+marks) cut the photo into flat regions. The cube's front face is one of them: nearly colourless, not
+paper-white, filling an upright square, usually with the printed "1 cm" and its bar as marks inside and
+the brighter top face just above it (the cube is seen slightly from above, so the silhouette, top face
+included, is taller than the edge). A face is measured at the peaks of the lightness gradient across
+its edges (median over its middle rows or columns, so the printed marks do not count).
 """
 
 from __future__ import annotations

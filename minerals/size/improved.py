@@ -1,10 +1,13 @@
-"""The improved size estimator: cube by colour and shape, specimen by segmentation, longest extent in cm.
+"""The improved size estimator: the cube's "1 cm" bar for the scale, the specimen by segmentation.
 
-Steps on an `(H, W, 3)` uint8 photo: fit the backdrop from the frame's border (`backdrop`), find the
-objects that differ from it at `SizeConfig.work_side` px, set aside label cards (`cards`) and the
-cube (found and measured at full resolution by `cube`), take the largest remaining object (with its
-nearby fragments) as the specimen, and report its longest extent (maximum Feret diameter) times
-1.27 cm / cube side. It abstains with a reason rather than guess.
+Steps on an `(H, W, 3)` uint8 photo: fit a smooth backdrop surface (`backdrop`) and find the objects
+that differ from it at `SizeConfig.work_side` px; find label cards (`cards`); find the cube at full
+resolution, by its printed 1 cm bar (`scalebar`; edge = 1.27 x bar) or, when no bar is readable, by
+its flat square front face (`cube`), preferring candidates that are not on a much larger object;
+mask out the cube and the cards, take the largest remaining object with its nearby pieces as the
+specimen, and report its longest extent (maximum Feret diameter) in cm. It abstains with a reason
+(no cube, two cubes, cube too small or uncertain, no specimen, specimen cut by the frame) rather than
+guess. The confidence describes the cube (how bar- and face-like, how square, how many pixels).
 """
 
 from __future__ import annotations

@@ -57,8 +57,9 @@ def find_bars(lab: np.ndarray, exclude: list) -> list[Bar]:
         if bw < MIN_BAR_PX or bh > max(3, bw / 4) or bw > 0.3 * min(H, W):
             continue
         yb = y + bh / 2.0
-        probe = (int(x + bw / 2), int(y - 0.15 * FACE_PER_BAR * bw))  # on the face, above the bar
-        if probe[1] < 0 or not grey_ok[probe[1] // 2, probe[0] // 2]:
+        # Cheap first test: plain grey somewhere on the face between the bar and the face's top edge.
+        top = int(y - BAR_ROW * FACE_PER_BAR * bw)
+        if top < 0 or not grey_ok[top // 2:max(top // 2 + 1, (y - 1) // 2), (x + bw // 2) // 2].any():
             continue
         bar = _measure(ink, x, y, bw, bh)
         if bar is None:
@@ -103,13 +104,13 @@ def _inside(pt, box) -> bool:
 
 
 def _plain_grey_map(lab: np.ndarray) -> np.ndarray:
-    """`(H/2, W/2)` bool: plain metal grey around each pixel (a 4x4 box at half resolution): colourless,
+    """`(H/2, W/2)` bool: plain metal grey around each pixel (a 3x3 box at half resolution): colourless,
     not paper, little texture."""
     h, w = lab.shape[:2]
     half = cv2.resize(lab, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA).astype(np.float32)
-    mean = cv2.blur(half, (4, 4))
+    mean = cv2.blur(half, (3, 3))
     L = half[..., 0]
-    std = np.sqrt(np.maximum(cv2.blur(L * L, (4, 4)) - mean[..., 0] ** 2, 0))
+    std = np.sqrt(np.maximum(cv2.blur(L * L, (3, 3)) - mean[..., 0] ** 2, 0))
     return (np.hypot(mean[..., 1] - 128, mean[..., 2] - 128) <= MAX_CHROMA) & (mean[..., 0] <= PAPER_L) & (std <= 12)
 
 
