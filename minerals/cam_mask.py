@@ -112,6 +112,7 @@ def grabcut_refine(image: np.ndarray, cam: np.ndarray, mask: np.ndarray) -> np.n
     if not np.isin(seeds, (cv2.GC_BGD, cv2.GC_PR_BGD)).any() or not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
         return mask
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's global RNG: same input, same mask
     cv2.grabCut(small_image, seeds, None, background, foreground, GRABCUT_ITERS, cv2.GC_INIT_WITH_MASK)
     refined = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
     return cv2.resize(refined, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)

@@ -181,6 +181,37 @@ def loader(dataset: Dataset, cfg: FewShotConfig, device: str, sampler=None, gene
                       persistent_workers=False)
 
 
+def _train_epoch(model, batches, optimizer, schedule, criterion, device, amp, channels_last, bar, epoch):
+    """One pass over `batches`: `(photos seen, mean loss, top-1 on the augmented training photos)`."""
+    model.train()
+    seen, loss_sum, correct = 0, 0.0, 0
+    for x, y in batches:
+        x, y = _to_device(x, device, channels_last), y.to(device)
+        with _autocast(device, amp):
+            logits = model(x)
+            loss = criterion(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        value = loss.item()
+        seen += len(y)
+        loss_sum += value * len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        bar.update()
+        bar.set_postfix(epoch=epoch + 1, loss=f"{value:.3f}")
+    return seen, loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def _val_metrics(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Top-1 and mean negative log-likelihood of `(N, C)` probabilities; NaN for an empty split."""
+    if not len(labels):
+        return float("nan"), float("nan")
+    top1 = float((scores.argmax(1) == labels).mean())
+    nll = -np.log(np.clip(scores[np.arange(len(labels)), labels], 1e-12, None)).mean()
+    return top1, float(nll)
+
+
 def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: list[str], run_dir: Path,
           device: str = "cpu", echo: bool = True) -> dict:
     """Fine-tune `cfg.model` on `train_set`; resume from `run_dir/last.pt` when it exists.
@@ -226,31 +257,15 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
         torch.manual_seed(epoch_seed(cfg.seed, epoch))
         generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
         sampler = make_sampler(labels, cfg.balanced_sampler, generator)
-        model.train()
-        start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        for x, y in loader(train_ds, cfg, device, sampler=sampler, generator=generator):
-            x, y = _to_device(x, device, cfg.channels_last), y.to(device)
-            with _autocast(device, amp):
-                logits = model(x)
-                loss = criterion(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            value = loss.item()
-            seen += len(y)
-            loss_sum += value * len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            bar.update()
-            bar.set_postfix(epoch=epoch + 1, loss=f"{value:.3f}")
+        start = time.perf_counter()
+        seen, train_loss, train_top1 = _train_epoch(model, loader(train_ds, cfg, device, sampler, generator),
+                                                    optimizer, schedule, criterion, device, amp, cfg.channels_last,
+                                                    bar, epoch)
         train_s = time.perf_counter() - start
         val_scores, val_labels = predict_scores(model, loader(val_ds, cfg, device), device, amp, cfg.channels_last)
-        val_top1 = float((val_scores.argmax(1) == val_labels).mean()) if len(val_labels) else float("nan")
-        val_loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(val_scores).clamp_min(1e-12)),
-                                                torch.from_numpy(val_labels))) if len(val_labels) else float("nan")
-        line = {"epoch": epoch + 1, "train_loss": round(loss_sum / max(seen, 1), 5),
-                "train_top1": round(correct / max(seen, 1), 5), "val_loss": round(val_loss, 5),
-                "val_top1": round(val_top1, 5), "lr": optimizer.param_groups[0]["lr"],
+        val_top1, val_loss = _val_metrics(val_scores, val_labels)
+        line = {"epoch": epoch + 1, "train_loss": round(train_loss, 5), "train_top1": round(train_top1, 5),
+                "val_loss": round(val_loss, 5), "val_top1": round(val_top1, 5), "lr": optimizer.param_groups[0]["lr"],
                 "train_s": round(train_s, 3), "images_per_s": round(seen / train_s, 2)}
         state["history"].append(line)
         better = state["best"] is None or not len(val_labels) or (val_top1, -val_loss) > (

@@ -280,6 +280,24 @@ def test_grabcut_tightens_a_blurry_cam():
         cam_to_mask(blurry, "otsu+grabcut")
 
 
+def test_grabcut_ignores_opencv_global_rng_state():
+    """GrabCut's k-means start draws from OpenCV's global RNG; the same CAM must give the same mask."""
+    import cv2
+
+    rng = np.random.default_rng(1)  # a noisy scene on which GrabCut's result depends on its start
+    yy, xx = np.mgrid[:64, :64]
+    truth = (yy - 30) ** 2 + (xx - 34) ** 2 <= 18 ** 2
+    image = rng.normal(128, 40, (64, 64, 3)).clip(0, 255).astype(np.uint8)
+    image[truth] = rng.normal(150, 40, (truth.sum(), 3)).clip(0, 255).astype(np.uint8)
+    cam = cv2.GaussianBlur(truth.astype(np.float32) + rng.random((64, 64)).astype(np.float32), (0, 0), 5)
+    cam = (cam - cam.min()) / (cam.max() - cam.min())
+    masks = []
+    for state in (1, 2, 3, 4):
+        cv2.setRNGSeed(state)
+        masks.append(cam_to_mask(cam, "otsu+grabcut", image=image))
+    assert all(np.array_equal(m, masks[0]) for m in masks)
+
+
 # --- scoring, the sweep, bad input ------------------------------------------------------------------
 
 def _write_pairs(root, n=3, size=64):

@@ -55,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--per-class", type=int, default=40, help="photos per species (default: 40)")
     s.add_argument("--image-size", type=int, default=512, help="longest side in px (default: 512)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    s.add_argument("--workers", type=int, default=1, help="processes drawing photos (default: 1; same bytes)")
     s.set_defaults(func=run_synth)
 
     i = cmds.add_parser("info", help="what open_release finds in a folder (no decoding)",
@@ -131,8 +132,8 @@ def run_synth(args: argparse.Namespace) -> int:
 
     try:
         root = synth.generate(args.root, classes=args.classes, per_class=args.per_class, image_size=args.image_size,
-                              seed=args.seed)
-    except ValueError as exc:
+                              seed=args.seed, workers=args.workers)
+    except (ValueError, FileExistsError) as exc:
         raise CommandError(str(exc)) from exc
     print(f"synthetic release written to {root}; next: minerals data verify --root {root}")
     return 0

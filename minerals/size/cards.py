@@ -17,7 +17,7 @@ import numpy as np
 from minerals.size.backdrop import Backdrop, fit_backdrop
 
 WORK_SIDE = 512
-BRIGHT_L = 175      # OpenCV Lab lightness (0-255) of card paper
+BRIGHT_L = 190      # OpenCV Lab lightness (0-255) of card paper (brighter than any cube face)
 PAPER_CONTRAST = 6.0  # Lab units by which paper differs from the backdrop around it
 GREY_CHROMA = 18    # max distance of a, b from neutral (128) for paper
 MIN_FILL = 0.85     # card area / its minimum-area rectangle

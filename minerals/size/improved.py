@@ -60,20 +60,9 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     if best.side_px < cfg.min_cube_px:
         return result.abstain(f"cube too small ({best.side_px:.0f} px < {cfg.min_cube_px:.0f} px)")
 
-    mask = fg.copy()
-    zone = _cube_zone(best, s, (h, w))
-    mask[zone[1]:zone[3], zone[0]:zone[2]] = False
-    for x0, y0, x1, y1 in cards:  # widened: on pale backdrops only the text block of a card is found
-        mx, my = CARD_MARGIN * (x1 - x0), CARD_MARGIN * (y1 - y0) + 0.02 * H
-        mask[max(0, int((y0 - my) * s)):int(np.ceil((y1 + my) * s)) + 1,
-             max(0, int((x0 - mx) * s)):int(np.ceil((x1 + mx) * s)) + 1] = False
-    mask = clean(mask, kernel)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    others = [i for i in range(1, n) if stats[i][4] >= MIN_SPECIMEN_SHARE * h * w]
-    if not others:
+    specimen = _specimen(fg, best, cards, s, kernel)
+    if specimen is None:
         return result.abstain("no specimen found")
-    main = max(others, key=lambda i: stats[i][4])
-    specimen = _with_fragments(labels, stats, main, others, gap=max(2, round(FRAGMENT_GAP * max(h, w))))
     ys, xs = np.nonzero(specimen)
     result.specimen_box = (xs.min() / s, ys.min() / s, (xs.max() + 1) / s, (ys.max() + 1) / s)
     cnts, _ = cv2.findContours(specimen.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -87,6 +76,29 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     if result.confidence < MIN_CONFIDENCE:
         return result.abstain(f"cube uncertain (confidence {result.confidence:.2f} < {MIN_CONFIDENCE})")
     return result
+
+
+def _specimen(fg: np.ndarray, cube: cubes.Face, cards: list, s: float, kernel: int) -> np.ndarray | None:
+    """The specimen's `(h, w)` bool mask at work resolution (scale `s`), or None when nothing is left.
+
+    The cube's zone and the label cards (widened: on pale backdrops only a card's text block is found)
+    are removed from the objects `fg`; the largest remaining object, with its nearby pieces, is the specimen.
+    """
+    h, w = fg.shape
+    mask = fg.copy()
+    zone = _cube_zone(cube, s, (h, w))
+    mask[zone[1]:zone[3], zone[0]:zone[2]] = False
+    for x0, y0, x1, y1 in cards:
+        mx, my = CARD_MARGIN * (x1 - x0), CARD_MARGIN * (y1 - y0) + 0.02 * h / s
+        mask[max(0, int((y0 - my) * s)):int(np.ceil((y1 + my) * s)) + 1,
+             max(0, int((x0 - mx) * s)):int(np.ceil((x1 + mx) * s)) + 1] = False
+    mask = clean(mask, kernel)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    others = [i for i in range(1, n) if stats[i][4] >= MIN_SPECIMEN_SHARE * h * w]
+    if not others:
+        return None
+    main = max(others, key=lambda i: stats[i][4])
+    return _with_fragments(labels, stats, main, others, gap=max(2, round(FRAGMENT_GAP * max(h, w))))
 
 
 def _cut_by_frame(mask: np.ndarray) -> bool:
