@@ -55,6 +55,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
+from matplotlib.ticker import MaxNLocator
 
 import minerals.session
 from minerals import fewshot, fewshot_eval, fewshot_plan
@@ -179,6 +180,7 @@ for row in rows:
     line, = ax.plot(history["epoch"], history["val_top1"], label=run_label(row))
     ax.plot(row["best_epoch"], row["best_val_top1"], "o", color=line.get_color())
 ax.set(xlabel="epoch", ylabel="validation top-1", ylim=(0, 1.02), title="Validation accuracy per epoch")
+ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 ax.legend(fontsize=7)
 s.save_figure("fewshot_curves", fig)
 plt.show()
