@@ -216,9 +216,13 @@ class SegmentationResult:
     samples: list[Sample]
     cam_files: dict[tuple[str, str], Path] = field(repr=False, default_factory=dict)
 
-    def best(self) -> pd.Series:
-        """The table row with the highest mean IoU."""
-        return self.table.loc[self.table["miou"].idxmax()]
+    def best(self, backbone_prefix: str = "") -> pd.Series:
+        """The row of highest mean IoU among those scored on every photo (not on a perturbation subset)."""
+        rows = self.table[self.table["backbone"].str.startswith(backbone_prefix)]
+        rows = rows[rows["n_images"] == rows["n_images"].max()]
+        if rows.empty:
+            raise CamError(f"no segmentation rows for backbones starting with {backbone_prefix!r}")
+        return rows.loc[rows["miou"].idxmax()]
 
     def cases(self, backbone: str, method: str, threshold: str, k: int = 2) -> list[dict]:
         """The `k` best and `k` worst photos of one setting: image, truth, CAM, mask, IoU, name, `rank`."""

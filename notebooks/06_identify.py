@@ -35,8 +35,8 @@
 
 # %% tags=["parameters"]
 profile = "smoke"  # "smoke": CPU, synthetic data, minutes; "paper": GPU, the real release
-data_root = ""  # "" = the profile's default (smoke: generated synthetic data)
-device = ""  # "" = the profile's default device
+data_root = ""  # empty: the profile default (smoke: generated synthetic data)
+device = ""  # empty: the profile default device
 seed = 0
 results_dir = "results"
 

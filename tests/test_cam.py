@@ -429,3 +429,14 @@ def test_objectness_mask_matches_grad_cam():
     acts = np.maximum(np.random.default_rng(1).normal(size=(50, 6, 6)), 0).astype(np.float32)
     np.testing.assert_array_equal(LiveAblationLayer().objectiveness_mask_from_svd(acts),
                                   AblationLayer().objectiveness_mask_from_svd(acts))
+
+
+def test_best_row_ignores_rows_scored_on_a_subset():
+    from minerals.cam_eval import SegmentationResult
+
+    table = pd.DataFrame({"backbone": ["fewshot:a", "fewshot:a", "imagenet:b"], "method": ["gradcam", "scorecam", "x"],
+                          "threshold": "otsu", "miou": [0.6, 0.9, 0.95], "n_images": [10, 2, 10]})
+    result = SegmentationResult(table, pd.DataFrame(), [])
+    assert result.best("fewshot:")["method"] == "gradcam" and result.best()["backbone"] == "imagenet:b"
+    with pytest.raises(CamError, match="no segmentation rows"):
+        result.best("clip:")
