@@ -327,7 +327,8 @@ def summary_table(records: Sequence[dict], truth: pd.DataFrame | None = None) ->
     for rec in records:
         ok = rec["status"] == OK
         species = [t["species"] for t in rec["top"]] if ok else []
-        row = {"photo": Path(rec["path"]).name, "status": rec["status"], "error": rec["error"],
+        error = rec["error"].replace(str(Path(rec["path"]).parent) + "/", "") if rec["error"] else rec["error"]
+        row = {"photo": Path(rec["path"]).name, "status": rec["status"], "error": error,  # no machine paths
                "top1": species[0] if ok else None, "top1_score": rec["top"][0]["score"] if ok else None,
                "size_cm": rec["size"]["size_cm"] if ok else None,
                "size_confidence": rec["size"]["confidence"] if ok else None,
