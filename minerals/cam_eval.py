@@ -9,7 +9,7 @@ the `segmentation` table, the per-image scores, and what the overlay figure need
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +21,7 @@ from minerals.cam import METHODS, PERTURBATION, CamError, ForwardCounter, comput
 from minerals.cam_backbones import DEFAULT_PROMPTS, Backbone
 from minerals.cam_mask import MaskRule, cam_to_mask
 from minerals.metrics import bootstrap_ci, mask_scores
+from minerals.profiles import section_values
 from minerals.results import RunStore, atomic_write, key_hash
 
 SECTION = "segmentation"
@@ -62,12 +63,7 @@ class SegmentationConfig:
     @classmethod
     def from_section(cls, section: dict) -> "SegmentationConfig":
         """Defaults overridden by the profile's values; ValueError names unknown settings, methods, rules."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - names)
-        if unknown:
-            raise ValueError(f"[{SECTION}] unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
-        cfg = cls(**values)
+        cfg = cls(**section_values(cls, section, SECTION))
         bad = [m for m in cfg.methods if m not in METHODS]
         if bad:
             raise ValueError(f"[{SECTION}] unknown CAM method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}")

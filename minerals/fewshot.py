@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,7 @@ from torch import nn
 from minerals.fewshot_eval import KS, evaluate
 from minerals.fewshot_train import BEST, CheckpointError, decode_side, load_checkpoint, train
 from minerals.models import preprocessing
+from minerals.profiles import section_values
 from minerals.results import key_hash
 
 SECTION = "fewshot"
@@ -65,13 +66,7 @@ class FewShotConfig:
 
         Raises ValueError naming unknown settings.
         """
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - names - set(PLAN_KEYS)) + sorted(set(overrides) - names)
-        if unknown:
-            raise ValueError(f"[fewshot] unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        values = {k: v for k, v in section.items() if k in names}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        cfg = cls(**values)
+        cfg = cls(**section_values(cls, section, "fewshot", overrides, extra=PLAN_KEYS))
         return replace(cfg, resolution=preprocessing(cfg.model, cfg.resolution).resolution)
 
 

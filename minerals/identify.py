@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -38,9 +38,17 @@ from tqdm.auto import tqdm
 from minerals.cam import METHODS as CAM_METHODS
 from minerals.cam import CamExtractor, to_batch
 from minerals.cam_mask import MaskRule, cam_to_mask, resize_cam
-from minerals.identify_classifiers import (Classifier, IdentifyError, fewshot_classifier, load_fewshot,
-                                           load_zeroshot, read_classes, zeroshot_classifier)
+from minerals.identify_classifiers import (
+    Classifier,
+    IdentifyError,
+    fewshot_classifier,
+    load_fewshot,
+    load_zeroshot,
+    read_classes,
+    zeroshot_classifier,
+)
 from minerals.metrics import topk_predictions
+from minerals.profiles import section_values
 from minerals.results import atomic_write
 
 __all__ = ["IdentifyConfig", "IdentifyError", "Identifier", "Identification", "Classifier",
@@ -82,12 +90,7 @@ class IdentifyConfig:
 
         Raises IdentifyError naming unknown keys or bad values.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted((set(section) | set(overrides)) - known)
-        if unknown:
-            raise IdentifyError(f"[identify] unknown setting(s) {', '.join(unknown)}; "
-                                f"known: {', '.join(sorted(known))}")
-        cfg = cls(**{**section, **{k: v for k, v in overrides.items() if v is not None}})
+        cfg = cls(**section_values(cls, section, "identify", overrides, error=IdentifyError))
         from minerals.size.result import METHODS as SIZE_METHODS
 
         if cfg.cam_method not in CAM_METHODS:

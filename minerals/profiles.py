@@ -7,8 +7,9 @@ settings; section modules turn their table into their own config dataclass.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
+from typing import Iterable
 
 PROFILE_DIR = "resources/profiles"
 
@@ -53,3 +54,19 @@ def load_profile(name: str) -> Profile:
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: {exc}") from exc
     return Profile(name=name, settings=settings)
+
+
+def section_values(cls, section: dict, name: str, overrides: dict | None = None, extra: Iterable[str] = (),
+                   error: type[Exception] = ProfileError) -> dict:
+    """Keyword arguments for the config dataclass `cls` from a profile's `[name]` table.
+
+    Non-None `overrides` win over the table; lists become tuples; keys in `extra` are allowed and
+    dropped (read elsewhere). An unknown key raises `error` naming it and the known ones.
+    """
+    known = {f.name for f in fields(cls)}
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted((set(section) - set(extra) | set(overrides)) - known)
+    if unknown:
+        raise error(f"[{name}] unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    values = {k: v for k, v in {**section, **overrides}.items() if k in known}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from minerals import metrics, prompts
 from minerals.clip import ClipBundle, fingerprint, load_clip
+from minerals.profiles import section_values
 from minerals.results import RunStore, atomic_write, key_hash
 
 SHARD = 2048  # photos per feature-cache file
@@ -333,11 +334,7 @@ class ZeroShotConfig:
 
     @classmethod
     def from_section(cls, section: dict) -> "ZeroShotConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(section) - known
-        if unknown:
-            raise ValueError(f"[zeroshot] has unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        values = dict(section)
+        values = section_values(cls, section, "zeroshot")
         if "models" in values:
             values["models"] = tuple(ModelSpec(**{**m, "ensembles": tuple(m.get("ensembles", ()))})
                                      for m in values["models"])

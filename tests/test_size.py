@@ -221,7 +221,7 @@ def test_summarise_counts_coverage_and_errors_over_estimates_only():
 
 def test_config_from_profile_section_rejects_unknown_keys():
     assert SizeConfig.from_section({"methods": ["improved"], "work_side": 384}).methods == ("improved",)
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="unknown setting"):
         SizeConfig.from_section({"work_sid": 384})
     with pytest.raises(ValueError, match="methods"):
         SizeConfig.from_section({"methods": ["magic"]})

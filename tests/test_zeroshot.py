@@ -239,7 +239,7 @@ def test_profiles_parse_and_name_known_ensembles():
         for spec in cfg.models:
             for ens in spec.ensembles or cfg.ensembles:
                 prompts.ensemble_templates(ens)
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="unknown setting"):
         zeroshot.ZeroShotConfig.from_section({"modles": []})
 
 

@@ -6,9 +6,11 @@ image; `minerals.size.predict` rescales the two reported numbers to the original
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from minerals.profiles import section_values
 
 CUBE_EDGE_CM = 1.27  # edge of the museum's reference cube
 OK = "ok"
@@ -72,12 +74,7 @@ class SizeConfig:
     @classmethod
     def from_section(cls, section: dict) -> "SizeConfig":
         """Build from a profile's `[size]` table; unknown keys raise ValueError naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ValueError(f"profile [size] has unknown keys {unknown}; known keys: {sorted(known)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
-        cfg = cls(**values)
+        cfg = cls(**section_values(cls, section, "size"))
         bad = [m for m in cfg.methods if m not in METHODS]
         if bad:
             raise ValueError(f"profile [size] methods {bad} unknown; choose from {list(METHODS)}")
