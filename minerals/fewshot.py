@@ -145,7 +145,8 @@ def train_run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
         start = time.perf_counter()
         train_set, val_set = _datasets(session, cfg, "train", "val")
         with torch_threads(session.profile.section(SECTION).get("threads", 0)):
-            summary = train(cfg, train_set, val_set, train_set.classes, run_dir, session.device, echo=echo)
+            data = {"synthetic": bool(session.release.report.get("synthetic")), "root": session.data_root.name}
+            summary = train(cfg, train_set, val_set, train_set.classes, run_dir, session.device, echo=echo, data=data)
         summary["checkpoint"] = str((run_dir / BEST).relative_to(session.root))
         return {**summary, "device": session.device, "train_wall_s": round(time.perf_counter() - start, 3)}
 

@@ -213,7 +213,7 @@ def _val_metrics(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
 
 
 def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: list[str], run_dir: Path,
-          device: str = "cpu", echo: bool = True) -> dict:
+          device: str = "cpu", echo: bool = True, data: dict | None = None) -> dict:
     """Fine-tune `cfg.model` on `train_set`; resume from `run_dir/last.pt` when it exists.
 
     Datasets yield `(PIL image, label)` and expose `labels` (`(N,)` ints), like
@@ -239,7 +239,7 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, total, warmup))
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    info = model_info(cfg, pre, classes)
+    info = {**model_info(cfg, pre, classes), "data": dict(data or {})}  # data: provenance, e.g. synthetic
     state = {"epoch": 0, "best": None, "history": []}
     last = run_dir / LAST
     if last.is_file() and not (run_dir / BEST).is_file():

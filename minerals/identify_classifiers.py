@@ -21,6 +21,8 @@ from minerals.cam import ClipPromptClassifier
 
 RANDOM_WEIGHTS_WARNING = ("{name} has random weights (no checkpoint): its predictions and CAMs are not meaningful; "
                           "they only show that every step runs")
+SYNTHETIC_WARNING = ("{name} was trained on the synthetic smoke photos: its predictions say nothing about real "
+                     "specimens; train it on the real release (`minerals fewshot train --data-root DIR`)")
 
 
 class IdentifyError(ValueError):
@@ -83,7 +85,9 @@ def load_fewshot(checkpoint: str | os.PathLike, device: str = "cpu") -> Classifi
         model, info = load_checkpoint(checkpoint, device)
     except CheckpointError as exc:
         raise IdentifyError(str(exc)) from exc
-    return fewshot_classifier(model, info, device)
+    synthetic = info.get("data", {}).get("synthetic")
+    warning = SYNTHETIC_WARNING.format(name=f"few-shot {info['model']}") if synthetic else None
+    return fewshot_classifier(model, info, device, warning)
 
 
 def zeroshot_classifier(bundle, classes: Sequence[str], templates: str = "mineral",

@@ -266,3 +266,15 @@ def test_profile_identify_tables_are_valid(name):
 
     cfg = IdentifyConfig.from_section(load_profile(name).section("identify"))
     assert cfg.top_k >= 1 and cfg.demo_photos >= 1
+
+
+def test_a_checkpoint_trained_on_synthetic_photos_says_so(tmp_path, checkpoint):
+    import torch
+
+    from minerals.identify_classifiers import load_fewshot
+
+    assert load_fewshot(checkpoint).warning is None  # no provenance recorded: nothing claimed
+    payload = torch.load(checkpoint, weights_only=True)
+    payload["info"]["data"] = {"synthetic": True, "root": "synthetic"}
+    torch.save(payload, tmp_path / "synthetic.pt")
+    assert "synthetic" in load_fewshot(tmp_path / "synthetic.pt").warning

@@ -19,13 +19,13 @@ optionally +grabcut, +lcc (largest component), +fill (fill holes), e.g. otsu+gra
 
 
 def register(subparsers) -> None:
-    from minerals.cam import METHODS
-
     p = subparsers.add_parser("segment", help="zero-shot specimen masks from class-activation maps",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="photos to segment")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the mask and overlay PNGs")
-    p.add_argument("--method", default="gradcam", choices=list(METHODS), help="CAM method (default: gradcam)")
+    p.add_argument("--method", default="gradcam",
+                   help="CAM method: gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam, scorecam or "
+                        "ablationcam (default: gradcam)")
     p.add_argument("--backbone", default="imagenet:tf_efficientnet_lite0",
                    help="KIND:NAME of the classifier (default: imagenet:tf_efficientnet_lite0)")
     p.add_argument("--threshold", default="otsu", metavar="RULE", help="how a CAM becomes a mask (default: otsu)")
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from minerals.cam import CamError
+    from minerals.cam import METHODS, CamError
     from minerals.cam_backbones import DEFAULT_PROMPTS, load_backbone
     from minerals.cam_mask import MaskRule
     from minerals.cam_segment import segment_files
@@ -48,6 +48,8 @@ def run(args) -> int:
     from minerals.fewshot import CheckpointError
     from minerals.models import ModelError
 
+    if args.method not in METHODS:
+        raise CommandError(f"unknown CAM method {args.method!r}; choose one of {', '.join(METHODS)}")
     if args.max_side < 32 or args.batch_size < 1:
         raise CommandError("--max-side must be >= 32 and --batch-size >= 1")
     try:
