@@ -29,7 +29,7 @@ def test_notebook_structure(notebook):
 @pytest.mark.parametrize("notebook", sorted(notebook_registry()))
 def test_colab_twin_is_in_sync(notebook):
     source = notebooks_dir() / f"{notebook}.py"
-    twin = source.with_suffix(".ipynb")
+    twin = source.parents[1] / "colab" / "notebooks" / f"{notebook}.ipynb"
     assert twin.exists(), f"{twin} is missing: run `make notebooks`"
     def cells(nb):  # cell ids are random per conversion; compare what a reader sees
         return [(c.cell_type, c.source, dict(c.metadata)) for c in nb.cells]
