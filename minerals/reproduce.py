@@ -6,6 +6,7 @@ its own tables, figures and run record under `results/<profile>/` through `miner
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -68,6 +69,20 @@ def _describe_failure(notebook: str, exc: Exception) -> str:
     return f"notebook {notebook} could not run: {type(exc).__name__}: {exc}"
 
 
+@contextlib.contextmanager
+def _inline_figures():
+    """Kernels inherit the environment: an `MPLBACKEND=Agg` there would keep every figure out of the notebook."""
+    saved = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = saved
+
+
 def execute(notebook: str, parameters: dict, output: Path, progress: bool = True,
             source_dir: Path | None = None) -> NotebookRun:
     """Convert `notebooks/<notebook>.py` in memory and execute it with papermill into `output`.
@@ -87,7 +102,7 @@ def execute(notebook: str, parameters: dict, output: Path, progress: bool = True
     failed = output.with_suffix(".failed.ipynb")
     start = time.perf_counter()
     try:
-        with results.atomic_write(output) as tmp:
+        with results.atomic_write(output) as tmp, _inline_figures():
             try:
                 papermill.execute_notebook(nb, str(tmp), parameters=parameters, kernel_name="python3",
                                            progress_bar=progress, cwd=str(REPO_ROOT))
