@@ -143,9 +143,18 @@ class Session:
 
 def start(notebook: str, profile: str = "smoke", data_root: str | None = "", device: str = "",
           seed: int = 0, results_dir: str | os.PathLike = "results") -> Session:
-    """Begin a notebook run: load the profile, seed, resolve the device and the data root."""
+    """Begin a notebook run (an id of resources/notebooks.toml): see `open_session`."""
     if notebook not in notebook_registry():
         raise SessionError(f"unknown notebook id {notebook!r}; see minerals/resources/notebooks.toml")
+    return open_session(notebook, profile, data_root, device, seed, results_dir)
+
+
+def open_session(name: str, profile: str = "smoke", data_root: str | None = "", device: str = "",
+                 seed: int = 0, results_dir: str | os.PathLike = "results") -> Session:
+    """Load the profile, seed, resolve the device and the data root; `name` labels the run (e.g. `cli:fewshot`).
+
+    Raises ProfileError or SessionError (unknown profile, missing data, CUDA asked for but absent).
+    """
     prof = load_profile(profile)
     device = device or prof.settings.get("device", "cpu")
     if device.startswith("cuda"):
@@ -154,5 +163,5 @@ def start(notebook: str, profile: str = "smoke", data_root: str | None = "", dev
         if not torch.cuda.is_available():
             raise SessionError(f"device {device!r} requested but CUDA is not available; use --device cpu")
     seed_everything(seed, prof.settings.get("threads"))
-    return Session(notebook=notebook, profile=prof, data_root=resolve_data_root(prof, data_root), device=device,
+    return Session(notebook=name, profile=prof, data_root=resolve_data_root(prof, data_root), device=device,
                    seed=int(seed), results_dir=Path(results_dir).expanduser().resolve())

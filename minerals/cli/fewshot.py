@@ -69,26 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _session(args: argparse.Namespace):
-    from pathlib import Path
-
-    from minerals.profiles import load_profile
-    from minerals.session import Session, SessionError, resolve_data_root, seed_everything
+    from minerals.session import SessionError, open_session
 
     try:
-        profile = load_profile(args.profile)
-        data_root = resolve_data_root(profile, args.data_root)
+        return open_session("cli:fewshot", args.profile, args.data_root, args.device, args.seed, args.results)
     except (ProfileError, SessionError) as exc:
         raise CommandError(str(exc)) from exc
-    device = args.device or profile.settings.get("device", "cpu")
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise CommandError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    seed_everything(args.seed)
-    return Session(notebook="cli:fewshot", profile=profile, data_root=data_root,
-                   device=device, seed=args.seed,
-                   results_dir=Path(args.results).expanduser().resolve())
 
 
 def _config(args: argparse.Namespace, session):

@@ -85,7 +85,8 @@ def run_grid(args: argparse.Namespace) -> int:
     from minerals.results import atomic_write
 
     try:
-        s = minerals.session.start("03_zero_shot", args.profile, args.data_root, args.device, args.seed, args.results)
+        s = minerals.session.open_session("cli:zeroshot", args.profile, args.data_root, args.device, args.seed,
+                                          args.results)
         cfg = zeroshot.ZeroShotConfig.from_section(s.profile.section("zeroshot"))
     except (ProfileError, minerals.session.SessionError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
