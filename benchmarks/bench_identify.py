@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,18 +25,10 @@ from PIL import Image  # noqa: E402
 from minerals.cam import CamExtractor, to_batch  # noqa: E402
 from minerals.identify import (IdentifyConfig, Identifier, load_fewshot, load_zeroshot,  # noqa: E402
                                measure_photo)
+from _timing import median_time  # noqa: E402  (benchmarks/_timing.py, beside this script)
 
 CLASSES = ["Azurite", "Calcite", "Fluorite", "Galena", "Malachite", "Pyrite", "Quartz", "Rhodochrosite",
            "Sphalerite", "Beryl"]
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def make_photos(folder: Path, n: int, side: int) -> list[Path]:

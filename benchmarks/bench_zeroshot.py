@@ -36,6 +36,7 @@ from minerals import zeroshot
 from minerals.clip import load_clip
 from minerals.data import open_release
 from minerals.results import RunStore
+from _timing import median_time  # benchmarks/_timing.py, beside this script
 
 TARGET_RATIO = 1.3
 FULL_IMAGES, FULL_CLASSES = 44_784, 5_139
@@ -48,15 +49,6 @@ def rss_mb(field: str = "VmHWM") -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"/proc/self/status has no {field} line: memory figures need Linux")
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_pipeline(paths: list[Path], repeats: int, workers: int, batch: int = 64) -> None:

@@ -21,6 +21,19 @@ class CommandError(Exception):
         self.code = code
 
 
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of every command that runs a profile: --profile, --data-root, --device, --seed, --results."""
+    from minerals.profiles import available_profiles
+
+    p.add_argument("--profile", default="smoke",
+                   help=f"settings: {' or '.join(available_profiles())} (default: smoke)")
+    p.add_argument("--data-root", default="",
+                   help="dataset root (holds minerals_full.csv); smoke defaults to generated synthetic data")
+    p.add_argument("--device", default="", help="cpu, cuda or cuda:N (default: the profile's device)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--results", default="results", help="results folder (default: ./results)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minerals",

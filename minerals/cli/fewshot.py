@@ -5,18 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from minerals.cli import CommandError
-from minerals.profiles import ProfileError, available_profiles
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="smoke",
-                   help=f"defaults for every setting not given: {' or '.join(available_profiles())} (default: smoke)")
-    p.add_argument("--data-root", default="",
-                   help="dataset root (holds minerals_full.csv); smoke defaults to generated synthetic data")
-    p.add_argument("--device", default="", help="cpu, cuda or cuda:N (default: the profile's device)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--results", default="results", help="results folder (default: ./results)")
+from minerals.cli import CommandError, add_run_flags
+from minerals.profiles import ProfileError
 
 
 def _config_flags(p: argparse.ArgumentParser) -> None:
@@ -48,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n  minerals fewshot train --subset 10 --model tf_efficientnet_lite0 --resolution 128\n"
                "  minerals fewshot train --profile paper --data-root ~/mi5k --subset 98 --model resnet50.a1_in1k",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(t)
+    add_run_flags(t)
     _config_flags(t)
     t.set_defaults(func=run_train)
     e = groups.add_parser(
@@ -59,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n  minerals fewshot eval --subset 10 --model tf_efficientnet_lite0 --resolution 128\n"
                "  minerals fewshot eval --checkpoint results/smoke/artifacts/fewshot/<run>/best.pt --out preds/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(e)
+    add_run_flags(e)
     _config_flags(e)
     e.add_argument("--checkpoint", help="a best.pt to evaluate instead of the configuration named by the flags")
     e.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score (default: test)")

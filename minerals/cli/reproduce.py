@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from minerals.cli import CommandError
-from minerals.profiles import ProfileError, available_profiles
+from minerals.cli import CommandError, add_run_flags
+from minerals.profiles import ProfileError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,15 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  minerals reproduce --profile paper --data-root ~/data/mineralimage5k --device cuda\n"
                "  minerals reproduce --profile smoke --only few_shot size",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="smoke",
-                   help=f"which settings to run: {' or '.join(available_profiles())} (default: smoke)")
+    add_run_flags(p)
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="run only these notebooks: ids (02_few_shot), names (few_shot) or numbers (2)")
-    p.add_argument("--data-root", default="",
-                   help="dataset root (holds minerals_full.csv); smoke defaults to generated synthetic data")
-    p.add_argument("--device", default="", help="cpu, cuda or cuda:N (default: the profile's device)")
-    p.add_argument("--seed", type=int, default=0, help="random seed passed to every notebook (default: 0)")
-    p.add_argument("--results", default="results", help="results folder (default: ./results)")
     p.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bars")
     p.set_defaults(func=run_reproduce)
 

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from minerals.cli import CommandError
-from minerals.profiles import ProfileError, available_profiles
+from minerals.cli import CommandError, add_run_flags
+from minerals.profiles import ProfileError
 
 
 def _model_flags(p: argparse.ArgumentParser, required: bool) -> None:
@@ -41,12 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  minerals zeroshot run --profile paper --data-root ~/mi5k --model ViT-B-32 "
                "--checkpoint ~/weights/ViT-B-32.pt --pretrained openai",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--profile", default="smoke",
-                   help=f"settings: {' or '.join(available_profiles())} (default: smoke)")
-    r.add_argument("--data-root", default="", help="dataset root (smoke: generated synthetic data)")
-    r.add_argument("--device", default="", help="cpu, cuda or cuda:N (default: the profile's)")
-    r.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    r.add_argument("--results", default="results", help="results folder (default: ./results)")
+    add_run_flags(r)
     _model_flags(r, required=False)
     r.add_argument("--subsets", nargs="+", help="override the profile's subsets (10 36 98 360 full)")
     r.set_defaults(func=run_grid)
