@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from minerals import results
+from minerals import results, runtime
 from minerals.profiles import load_profile
 from minerals.session import notebook_registry, resolve_data_root
 
@@ -121,6 +121,7 @@ def reproduce(profile: str, only: list[str] | None = None, data_root: str | None
               progress: bool = True, echo=print) -> list[NotebookRun]:
     """Execute the selected notebooks of a profile in order; stop at the first failure."""
     prof = load_profile(profile)
+    runtime.pin_cpu(prof.settings)  # the kernels inherit the environment: same CPU kernel class in each
     ids = select_notebooks(only)
     root = resolve_data_root(prof, data_root)  # fail fast (paper without data) and generate synthetic data once
     results_dir = Path(results_dir).expanduser().resolve()

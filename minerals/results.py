@@ -92,9 +92,11 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
 
 
 def provenance(device: str) -> dict:
-    """Versions, commit, device and host of the current process, for run records."""
+    """Versions, commit, device, host and machine class (`runtime.machine_class`) of this process."""
+    from minerals.runtime import machine_class
+
     return {"versions": package_versions(), "commit": git_commit(), "device": device,
-            "host": platform.node(), "platform": platform.platform()}
+            "host": platform.node(), "platform": platform.platform(), "machine": machine_class(device)}
 
 
 class RunStore:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
-from minerals import results
+from minerals import results, runtime
 from minerals.profiles import Profile, load_profile
 
 
@@ -51,22 +50,6 @@ def resolve_data_root(profile: Profile, data_root: str | os.PathLike | None) -> 
     raise SessionError(f"profile {profile.name!r} reads the real MineralImage5k release and no data root was "
                        "given: download it with `minerals data download --root DIR` (or use the Kaggle mirror "
                        "sergeynesteruk/minerals) and pass --data-root DIR")
-
-
-def seed_everything(seed: int, threads: int | None = None) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA); pin torch's CPU threads when `threads` is given.
-
-    CPU results depend on the thread count (reduction order), so a profile that promises identical
-    tables on every machine pins it.
-    """
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if threads:
-        torch.set_num_threads(int(threads))
 
 
 @dataclass
@@ -156,12 +139,13 @@ def open_session(name: str, profile: str = "smoke", data_root: str | None = "", 
     Raises ProfileError or SessionError (unknown profile, missing data, CUDA asked for but absent).
     """
     prof = load_profile(profile)
+    runtime.pin_cpu(prof.settings)  # before anything loads torch; warns when it is too late
     device = device or prof.settings.get("device", "cpu")
     if device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
             raise SessionError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    seed_everything(seed, prof.settings.get("threads"))
+    runtime.seed_everything(seed, prof.settings.get("threads"))
     return Session(notebook=name, profile=prof, data_root=resolve_data_root(prof, data_root), device=device,
                    seed=int(seed), results_dir=Path(results_dir).expanduser().resolve())

@@ -53,6 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pin_profile(name: str | None) -> None:
+    """Apply the profile's CPU kernel class before the command loads torch (`minerals.runtime`)."""
+    from minerals.profiles import ProfileError, load_profile
+    from minerals.runtime import RuntimeSetupError, pin_cpu
+
+    if not name:
+        return
+    try:
+        pin_cpu(load_profile(name).settings)
+    except ProfileError:
+        return  # the command itself reports an unknown profile, with the known names
+    except RuntimeSetupError as exc:
+        raise CommandError(f"profile {name!r}: {exc}") from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -60,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _pin_profile(getattr(args, "profile", None))
         return int(args.func(args) or 0)
     except CommandError as exc:
         print(f"minerals {args.command}: error: {exc}", file=sys.stderr)
