@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from minerals.cam import METHODS, PERTURBATION, CamExtractor, ForwardCounter
-from minerals.cam_backbones import Backbone
-from minerals.cam_eval import Sample, SegmentationConfig, evaluate
-from minerals.models import create_classifier
+from minerals.cam.methods import METHODS, PERTURBATION, CamExtractor, ForwardCounter
+from minerals.models.registry import Backbone
+from minerals.cam.section import Sample, SegmentationConfig, evaluate
+from minerals.models.classifiers import create_classifier
 from minerals.results import RunStore
 
 GRADIENT = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam")

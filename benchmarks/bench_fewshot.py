@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from minerals.models import create_classifier
+from minerals.models.classifiers import create_classifier
 
 REFERENCE = ("tf_efficientnet_lite0", "nchw")
 

@@ -22,8 +22,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from minerals.cam import CamExtractor, to_batch  # noqa: E402
-from minerals.identify import (IdentifyConfig, Identifier, load_fewshot, load_zeroshot,  # noqa: E402
+from minerals.cam.methods import CamExtractor, to_batch  # noqa: E402
+from minerals.identify.identifier import (IdentifyConfig, Identifier, load_fewshot, load_zeroshot,  # noqa: E402
                                measure_photo)
 from _timing import median_time  # noqa: E402  (benchmarks/_timing.py, beside this script)
 
@@ -40,8 +40,8 @@ def make_photos(folder: Path, n: int, side: int) -> list[Path]:
 
 
 def make_checkpoint(folder: Path) -> Path:
-    from minerals.fewshot_train import save_checkpoint
-    from minerals.models import create_classifier, preprocessing
+    from minerals.fewshot.train import save_checkpoint
+    from minerals.models.classifiers import create_classifier, preprocessing
 
     model = create_classifier("tf_efficientnet_lite0", len(CLASSES), pretrained=True)
     pre = preprocessing("tf_efficientnet_lite0")

@@ -39,7 +39,7 @@ def release(root: str | None, photos: int) -> Path:
     if root:
         return Path(root)
     from minerals.data.synth import ensure_synthetic
-    from minerals.session import cache_dir
+    from minerals.cache import cache_dir
 
     params = {"classes": 4, "per_class": max(6, photos // 3), "image_size": 1024, "seed": 3, "n_size": photos,
               "n_segm": 1}

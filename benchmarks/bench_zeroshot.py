@@ -32,8 +32,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from bench_data import write_release
-from minerals import zeroshot
-from minerals.clip import load_clip
+from minerals.zeroshot import section as zeroshot
+from minerals.models.clip import load_clip
 from minerals.data import open_release
 from minerals.results import RunStore
 from _timing import median_time  # benchmarks/_timing.py, beside this script

@@ -49,11 +49,11 @@ from IPython.display import Markdown, display
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
-import minerals.session
+import minerals.pipeline.session
 from minerals.data import load_image
 from minerals.data.verify import paper_comparison, subset_counts, verify
 
-s = minerals.session.start("01_dataset", profile, data_root, device, seed, results_dir)
+s = minerals.pipeline.session.start("01_dataset", profile, data_root, device, seed, results_dir)
 display(Markdown(s.banner()))
 release = s.release
 synthetic = release.report["synthetic"]

@@ -17,7 +17,7 @@
 # **Overview.** The paper's Table 3: fine-tune ImageNet classifiers on the 10-, 98- and 360-class
 # subsets (and 36, listed in its subset table) and report top-1/3/5/10 accuracy on the test split, for
 # several architectures and input resolutions. This page runs the profile's grid through
-# `minerals.fewshot` and regenerates the table `fewshot` (one row per model, resolution and subset),
+# `minerals.fewshot.section` and regenerates the table `fewshot` (one row per model, resolution and subset),
 # the table `fewshot_plan` (what the paper grid costs) and the figures `fewshot_resolution`
 # (accuracy against input size), `fewshot_confusion` (confusion matrix of the best run on the
 # smallest subset), `fewshot_topk` (top-k curves) and `fewshot_curves` (validation accuracy per epoch).
@@ -57,11 +57,13 @@ import seaborn as sns
 from IPython.display import Markdown, display
 from matplotlib.ticker import MaxNLocator
 
-import minerals.session
-from minerals import fewshot, fewshot_eval, fewshot_plan
+import minerals.pipeline.session
+from minerals.fewshot import section as fewshot
+from minerals.fewshot import evaluate as fewshot_eval
+from minerals.fewshot import plan as fewshot_plan
 from minerals.profiles import load_profile
 
-s = minerals.session.start("02_few_shot", profile, data_root, device, seed, results_dir)
+s = minerals.pipeline.session.start("02_few_shot", profile, data_root, device, seed, results_dir)
 display(Markdown(s.banner()))
 
 

@@ -52,11 +52,11 @@ if "google.colab" in sys.modules:  # in Colab, install the package (its dependen
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-import minerals.session
-from minerals import zeroshot
+import minerals.pipeline.session
+from minerals.zeroshot import section as zeroshot
 from minerals.data import load_image
 
-s = minerals.session.start("03_zero_shot", profile, data_root, device, seed, results_dir)
+s = minerals.pipeline.session.start("03_zero_shot", profile, data_root, device, seed, results_dir)
 display(Markdown(s.banner()))
 
 cfg = zeroshot.ZeroShotConfig.from_section(s.profile.section("zeroshot"))

@@ -57,13 +57,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-import minerals.session
+import minerals.pipeline.session
 from minerals.data import open_release
 from minerals.size import SizeConfig
-from minerals.size.evaluate import TABLE_COLUMNS, error_by_size, held_out_release, run_methods
-from minerals.size.overlay import failure_gallery
+from minerals.size.evaluate import TABLE_COLUMNS, error_by_size, failure_gallery, held_out_release, run_methods
 
-s = minerals.session.start("04_size", profile, data_root, device, seed, results_dir)
+s = minerals.pipeline.session.start("04_size", profile, data_root, device, seed, results_dir)
 display(Markdown(s.banner()))
 cfg = SizeConfig.from_section(s.profile.section("size"))
 cfg

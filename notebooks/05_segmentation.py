@@ -55,11 +55,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-import minerals.session
-from minerals import cam_eval
-from minerals.cam_mask import overlay
+import minerals.pipeline.session
+from minerals.cam import section as cam_eval
+from minerals.cam.mask import overlay
 
-s = minerals.session.start("05_segmentation", profile, data_root, device, seed, results_dir)
+s = minerals.pipeline.session.start("05_segmentation", profile, data_root, device, seed, results_dir)
 display(Markdown(s.banner()))
 
 cfg = cam_eval.SegmentationConfig.from_section(s.profile.section("segmentation"))

@@ -53,12 +53,12 @@ import json
 
 from IPython.display import Image, Markdown, display
 
-import minerals.session
-from minerals import identify
-from minerals.fewshot import trained_model
-from minerals.identify_report import report_figure
+import minerals.pipeline.session
+from minerals.identify import identifier as identify
+from minerals.fewshot.section import trained_model
+from minerals.identify.report import report_figure
 
-s = minerals.session.start("06_identify", profile, data_root, device, seed, results_dir)
+s = minerals.pipeline.session.start("06_identify", profile, data_root, device, seed, results_dir)
 display(Markdown(s.banner()))
 cfg = identify.IdentifyConfig.from_section(s.profile.section("identify"))
 

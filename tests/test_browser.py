@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from minerals.session import notebook_registry
+from minerals.pipeline.registry import notebook_registry
 
 REPO = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("MINERALS_BOOK_HTML", REPO / "_build" / "html")).resolve()

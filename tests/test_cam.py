@@ -1,4 +1,4 @@
-"""CAMs (minerals.cam), CAM -> mask (minerals.cam_mask), scoring (minerals.cam_eval), `minerals segment`."""
+"""CAMs (minerals.cam.methods), CAM -> mask (minerals.cam.mask), scoring (minerals.cam.section), `minerals segment`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from minerals.cam import (METHODS, CamError, CamExtractor, ClipPromptClassifier, ForwardCounter, ReshapeTransform,
+from minerals.cam.methods import (METHODS, CamError, CamExtractor, ClipPromptClassifier, ForwardCounter, ReshapeTransform,
                           compute_cams, find_target_layer, to_batch, token_grid)
-from minerals.cam_backbones import Backbone
-from minerals.cam_eval import (SegmentationConfig, SegmentationDataError, evaluate, load_samples, score_cams,
+from minerals.models.registry import Backbone
+from minerals.cam.section import (SegmentationConfig, SegmentationDataError, evaluate, load_samples, score_cams,
                                summarise)
-from minerals.cam_mask import MaskRule, cam_to_mask, largest_component
+from minerals.cam.mask import MaskRule, cam_to_mask, largest_component
 from minerals.metrics import mask_scores
 from minerals.results import RunStore
 
@@ -378,12 +378,12 @@ def test_score_cams_checks_lengths(tmp_path):
 def test_segment_command_writes_masks_and_overlays(tmp_path, monkeypatch, capsys):
     import json
 
-    import minerals.cam_backbones
+    import minerals.models.registry
     from minerals.cli import main
 
     pairs = _write_pairs(tmp_path / "segm", n=2)
     red = Backbone("test:red", RedDetector().eval(), 64, (0, 0, 0), (1, 1, 1))
-    monkeypatch.setattr(minerals.cam_backbones, "load_backbone", lambda spec, **kw: red)
+    monkeypatch.setattr(minerals.models.registry, "load_backbone", lambda spec, **kw: red)
     code = main(["segment", str(pairs[0][0]), str(pairs[1][0]), "--out", str(tmp_path / "out"),
                  "--layer", "features.1", "--threshold", "otsu+lcc"])
     assert code == 0
@@ -400,7 +400,7 @@ def test_segment_command_writes_masks_and_overlays(tmp_path, monkeypatch, capsys
 
 def test_ablation_never_picks_constant_channels():
     """grad-cam 1.5.7 picks dead channels first when ablating a fraction; they cannot move the CAM."""
-    from minerals.cam import LiveAblationLayer
+    from minerals.cam.methods import LiveAblationLayer
 
     rng = np.random.default_rng(0)
     acts = rng.random((10, 4, 4)).astype(np.float32)
@@ -415,7 +415,7 @@ def test_ablation_never_picks_constant_channels():
 def test_thin_svd_projection_equals_grad_cam(shape):
     from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection
 
-    from minerals.cam import principal_projection
+    from minerals.cam.methods import principal_projection
 
     acts = np.maximum(np.random.default_rng(0).normal(size=shape), 0).astype(np.float32)
     np.testing.assert_allclose(principal_projection(acts), get_2d_projection(acts), atol=1e-4)
@@ -424,7 +424,7 @@ def test_thin_svd_projection_equals_grad_cam(shape):
 def test_objectness_mask_matches_grad_cam():
     from pytorch_grad_cam import AblationLayer
 
-    from minerals.cam import LiveAblationLayer
+    from minerals.cam.methods import LiveAblationLayer
 
     acts = np.maximum(np.random.default_rng(1).normal(size=(50, 6, 6)), 0).astype(np.float32)
     np.testing.assert_array_equal(LiveAblationLayer().objectiveness_mask_from_svd(acts),
@@ -432,7 +432,7 @@ def test_objectness_mask_matches_grad_cam():
 
 
 def test_best_row_ignores_rows_scored_on_a_subset():
-    from minerals.cam_eval import SegmentationResult
+    from minerals.cam.section import SegmentationResult
 
     table = pd.DataFrame({"backbone": ["fewshot:a", "fewshot:a", "imagenet:b"], "method": ["gradcam", "scorecam", "x"],
                           "threshold": "otsu", "miou": [0.6, 0.9, 0.95], "n_images": [10, 2, 10]})

@@ -10,8 +10,8 @@ import open_clip
 import pytest
 import torch
 
-from minerals import clip
-from minerals.clip import ClipError, load_clip
+from minerals.models import clip
+from minerals.models.clip import ClipError, load_clip
 
 TINY_CFG = {"embed_dim": 32,
             "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},

@@ -10,12 +10,14 @@ import pytest
 import torch
 from data_fixture import make_release
 
-from minerals import fewshot, fewshot_train
+from minerals.fewshot import section as fewshot
+
+from minerals.fewshot import train as fewshot_train
 from minerals.cli import main
-from minerals.fewshot import FewShotConfig
-from minerals.fewshot_eval import evaluation_notes
+from minerals.fewshot.section import FewShotConfig
+from minerals.fewshot.evaluate import evaluation_notes
 from minerals.profiles import Profile
-from minerals.session import Session
+from minerals.pipeline.session import Session
 
 TIMING = ["wall_s", "train_wall_s", "eval_s", "train_images_per_s", "test_images_per_s"]
 TINY = {"subset": 4, "model": "tf_efficientnet_lite0", "pretrained": False, "resolution": 32, "epochs": 2,

@@ -10,7 +10,7 @@ import pytest
 
 from minerals import metrics, results
 from minerals.profiles import ProfileError, available_profiles, load_profile
-from minerals.session import SessionError, notebook_registry, resolve_data_root
+from minerals.pipeline.session import SessionError, notebook_registry, resolve_data_root
 
 
 def test_profiles_ship_smoke_and_paper():
@@ -72,8 +72,8 @@ def test_missing_data_root_is_named(tmp_path):
 
 
 def test_every_registered_notebook_has_a_source_and_a_toc_entry():
-    from minerals.book import toc_files
-    from minerals.reproduce import REPO_ROOT, notebooks_dir
+    from minerals.pipeline.book import toc_files
+    from minerals.pipeline.reproduce import REPO_ROOT, notebooks_dir
 
     toc = toc_files(REPO_ROOT / "_toc.yml")
     for notebook in notebook_registry():
@@ -122,7 +122,7 @@ def test_size_errors():
 def test_session_saves_declared_outputs(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    from minerals import session
+    from minerals.pipeline import session
 
     monkeypatch.setattr(session, "notebook_registry",
                         lambda: {"99_demo": {"title": "demo", "tables": ["t"], "figures": ["f"]}})

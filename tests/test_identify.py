@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from minerals.cam import ForwardCounter
+from minerals.cam.methods import ForwardCounter
 from minerals.cli import main
 from minerals.data.images import ImageError, load_image
-from minerals.identify import (ERROR, OK, IdentifyConfig, IdentifyError, Identifier, fewshot_classifier,
+from minerals.identify.identifier import (ERROR, OK, IdentifyConfig, IdentifyError, Identifier, fewshot_classifier,
                                read_classes)
 from minerals.size.result import SizeEstimate
 
@@ -140,10 +140,10 @@ def test_batch_size_changes_cost_not_results(tmp_path, classifier):
 
 
 def test_zero_shot_clip_over_a_class_list_warns_about_random_weights(tmp_path):
-    from minerals.clip import load_clip
-    from minerals.identify import zeroshot_classifier
-    from minerals.prompts import ensemble_templates
-    from minerals.zeroshot import text_classifier
+    from minerals.models.clip import load_clip
+    from minerals.identify.identifier import zeroshot_classifier
+    from minerals.zeroshot.prompts import ensemble_templates
+    from minerals.zeroshot.section import text_classifier
 
     classes = ["Quartz", "Calcite", "Pyrite"]
     bundle = load_clip("minerals-tiny")
@@ -186,7 +186,7 @@ def test_config_rejects_unknown_settings():
 
 
 def test_report_figure_draws_good_photos_only(tmp_path, classifier):
-    from minerals.identify_report import report_figure
+    from minerals.identify.report import report_figure
 
     items = list(Identifier(classifier, measure=fake_measure).run(
         [photo(tmp_path / "a.png"), tmp_path / "missing.png"], progress=False))
@@ -199,8 +199,8 @@ def test_report_figure_draws_good_photos_only(tmp_path, classifier):
 @pytest.fixture
 def checkpoint(tmp_path):
     """A few-shot checkpoint of timm's tiny `test_efficientnet` (random weights), in the fewshot format."""
-    from minerals.fewshot_train import save_checkpoint
-    from minerals.models import create_classifier
+    from minerals.fewshot.train import save_checkpoint
+    from minerals.models.classifiers import create_classifier
 
     torch.manual_seed(0)
     model = create_classifier("test_efficientnet", 3)
@@ -244,7 +244,7 @@ def test_cli_errors_are_one_line(tmp_path, checkpoint, capsys):
 
 
 def test_a_failure_after_scoring_is_an_error_entry_for_that_photo_only(tmp_path, classifier, monkeypatch):
-    import minerals.identify as identify
+    import minerals.identify.identifier as identify
 
     real = identify.write_report
 
@@ -271,7 +271,7 @@ def test_profile_identify_tables_are_valid(name):
 def test_a_checkpoint_trained_on_synthetic_photos_says_so(tmp_path, checkpoint):
     import torch
 
-    from minerals.identify_classifiers import load_fewshot
+    from minerals.identify.classifiers import load_fewshot
 
     assert load_fewshot(checkpoint).warning is None  # no provenance recorded: nothing claimed
     payload = torch.load(checkpoint, weights_only=True)

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from minerals import models
-from minerals.models import ModelError, create_classifier, preprocessing
+from minerals.models import classifiers as models
+from minerals.models.classifiers import ModelError, create_classifier, preprocessing
 
 
 @pytest.mark.parametrize("name, expected", [("resnet5", "resnet50"), ("efficientnet_lite", "efficientnet_lite0"),

@@ -7,8 +7,8 @@ import jupytext
 import nbformat
 import pytest
 
-from minerals.reproduce import notebooks_dir
-from minerals.session import notebook_registry
+from minerals.pipeline.reproduce import notebooks_dir
+from minerals.pipeline.registry import notebook_registry
 
 PARAMETERS = {"profile", "data_root", "device", "seed", "results_dir"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from minerals.cli import main
-from minerals.reproduce import ReproduceError, execute, select_notebooks
+from minerals.pipeline.reproduce import ReproduceError, execute, select_notebooks
 
 NOTEBOOK = '''# %% tags=["parameters"]
 value = 1

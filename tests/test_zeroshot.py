@@ -12,9 +12,11 @@ import torch
 from PIL import Image
 
 from data_fixture import SPECIES, make_release
-from minerals import metrics, prompts, zeroshot
+from minerals import metrics
+from minerals.zeroshot import prompts
+from minerals.zeroshot import section as zeroshot
 from minerals.cli import main
-from minerals.clip import ClipBundle
+from minerals.models.clip import ClipBundle
 from minerals.data import open_release
 from minerals.profiles import available_profiles, load_profile
 from minerals.results import RunStore

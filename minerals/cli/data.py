@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_download(args: argparse.Namespace) -> int:
     from minerals.data import download
-    from minerals.session import cache_dir
+    from minerals.cache import cache_dir
 
     root = args.root or cache_dir() / "mineralimage5k"
     try:

@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _session(args: argparse.Namespace):
-    from minerals.session import SessionError, open_session
+    from minerals.pipeline.session import SessionError, open_session
 
     try:
         return open_session("cli:fewshot", args.profile, args.data_root, args.device, args.seed, args.results)
@@ -68,8 +68,8 @@ def _session(args: argparse.Namespace):
 
 
 def _config(args: argparse.Namespace, session):
-    from minerals.fewshot import FewShotConfig
-    from minerals.models import ModelError
+    from minerals.fewshot.section import FewShotConfig
+    from minerals.models.classifiers import ModelError
 
     flags = ("subset", "model", "pretrained", "resolution", "epochs", "batch_size", "lr", "balanced_sampler",
              "num_workers")
@@ -82,14 +82,14 @@ def _config(args: argparse.Namespace, session):
 
 def _errors():
     from minerals.data import ImageError, LayoutError
-    from minerals.fewshot import CheckpointError
-    from minerals.models import ModelError
+    from minerals.fewshot.section import CheckpointError
+    from minerals.models.classifiers import ModelError
 
     return CheckpointError, ModelError, LayoutError, ImageError
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from minerals.fewshot import train_run
+    from minerals.fewshot.section import train_run
 
     session = _session(args)
     cfg = _config(args, session)
@@ -105,7 +105,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from minerals.fewshot import checkpoint_path, eval_run, evaluate_checkpoint
+    from minerals.fewshot.section import checkpoint_path, eval_run, evaluate_checkpoint
 
     session = _session(args)
     try:

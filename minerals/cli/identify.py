@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_identify(args: argparse.Namespace) -> int:
-    from minerals.identify import IdentifyConfig, IdentifyError, Identifier, write_records
+    from minerals.identify.identifier import IdentifyConfig, IdentifyError, Identifier, write_records
     from minerals.size.predict import expand_inputs
 
     try:
@@ -86,11 +86,11 @@ def run_identify(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace, cfg):
-    from minerals.clip import ClipError
-    from minerals.identify import IdentifyError, load_fewshot, load_zeroshot, read_classes
-    from minerals.models import ModelError
-    from minerals.prompts import PromptError
-    from minerals.session import cache_dir
+    from minerals.models.clip import ClipError
+    from minerals.identify.identifier import IdentifyError, load_fewshot, load_zeroshot, read_classes
+    from minerals.models.classifiers import ModelError
+    from minerals.zeroshot.prompts import PromptError
+    from minerals.cache import cache_dir
 
     try:
         if args.classifier:

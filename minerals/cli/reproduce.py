@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from minerals.reproduce import ReproduceError, format_timings, reproduce
-    from minerals.session import SessionError
+    from minerals.pipeline.reproduce import ReproduceError, format_timings, reproduce
+    from minerals.pipeline.session import SessionError
 
     try:
         runs = reproduce(args.profile, only=args.only, data_root=args.data_root, device=args.device,
@@ -50,7 +50,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
 
 
 def run_book(args: argparse.Namespace) -> int:
-    from minerals.book import BookError, build
+    from minerals.pipeline.book import BookError, build
 
     try:
         html = build(args.profile, args.results)

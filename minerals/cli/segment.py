@@ -39,14 +39,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from minerals.cam import METHODS, CamError
-    from minerals.cam_backbones import DEFAULT_PROMPTS, load_backbone
-    from minerals.cam_mask import MaskRule
-    from minerals.cam_segment import segment_files
-    from minerals.clip import ClipError
+    from minerals.cam.methods import METHODS, CamError
+    from minerals.models.registry import DEFAULT_PROMPTS, load_backbone
+    from minerals.cam.mask import MaskRule
+    from minerals.cam.segment import segment_files
+    from minerals.models.clip import ClipError
     from minerals.data import ImageError
-    from minerals.fewshot import CheckpointError
-    from minerals.models import ModelError
+    from minerals.fewshot.section import CheckpointError
+    from minerals.models.classifiers import ModelError
 
     if args.method not in METHODS:
         raise CommandError(f"unknown CAM method {args.method!r}; choose one of {', '.join(METHODS)}")

@@ -73,17 +73,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_grid(args: argparse.Namespace) -> int:
     import dataclasses
 
-    import minerals.session
-    from minerals import zeroshot
-    from minerals.clip import ClipError
+    import minerals.pipeline.session
+    from minerals.zeroshot import section as zeroshot
+    from minerals.models.clip import ClipError
     from minerals.data import ImageError, LayoutError
     from minerals.results import atomic_write
 
     try:
-        s = minerals.session.open_session("cli:zeroshot", args.profile, args.data_root, args.device, args.seed,
+        s = minerals.pipeline.session.open_session("cli:zeroshot", args.profile, args.data_root, args.device, args.seed,
                                           args.results)
         cfg = zeroshot.ZeroShotConfig.from_section(s.profile.section("zeroshot"))
-    except (ProfileError, minerals.session.SessionError, ValueError) as exc:
+    except (ProfileError, minerals.pipeline.session.SessionError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     if args.model:
         cfg = dataclasses.replace(cfg, models=(zeroshot.ModelSpec(args.model, args.pretrained, args.checkpoint),))
@@ -106,8 +106,10 @@ def run_grid(args: argparse.Namespace) -> int:
 def run_classify(args: argparse.Namespace) -> int:
     import torch
 
-    from minerals import prompts, zeroshot
-    from minerals.clip import ClipError, load_clip
+    from minerals.zeroshot import prompts
+
+    from minerals.zeroshot import section as zeroshot
+    from minerals.models.clip import ClipError, load_clip
     from minerals.data import ImageError
 
     path = Path(args.classes)
@@ -143,7 +145,7 @@ def run_classify(args: argparse.Namespace) -> int:
 
 
 def run_names(args: argparse.Namespace) -> int:
-    from minerals import prompts
+    from minerals.zeroshot import prompts
     from minerals.data import LayoutError, open_release
 
     try:

@@ -13,15 +13,11 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from minerals.results import atomic_write
-
-if TYPE_CHECKING:
-    from minerals.data.layout import Release
 
 FRACTIONS = (0.6, 0.2, 0.2)
 SPLITS = ("train", "val", "test")
@@ -89,15 +85,19 @@ def manifest_hash(ids: pd.Series, labels: pd.Series, seed: int, fractions=FRACTI
 
 def manifest_dirs(root: Path) -> list[Path]:
     """Where manifests are looked for, in order: beside the data, then the cache folder."""
-    from minerals.session import cache_dir
+    from minerals.cache import cache_dir
 
     tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
     return [root / "splits", cache_dir() / "splits" / tag]
 
 
-def assign_splits(df: pd.DataFrame, release: Release, n: int, seed: int, file: Path,
+def assign_splits(df: pd.DataFrame, release, n: int, seed: int, file: Path,
                   fractions: tuple[float, float, float] = FRACTIONS) -> pd.DataFrame:
-    """Add a `split` column to a subset frame (with `id`, `label`); record what was done in the report."""
+    """Add a `split` column to a subset frame (with `id`, `label`); record what was done in the report.
+
+    `release` is the `layout.Release` being opened (its `root`, `report` and `problems` are used; not
+    imported here, so that layout -> splits stays one-way).
+    """
     df = df.copy()
     report = release.report.setdefault("splits", {})
     if "split" in df.columns and not df["split"].astype(str).str.strip().str.lower().isin(SPLIT_VALUES).any():

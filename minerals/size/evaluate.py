@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from minerals.metrics import bootstrap_ci, coverage, size_errors
-from minerals.size.predict import Photo, predict
+from minerals.size.overlay import draw_overlay
+from minerals.size.predict import Photo, measure_file, predict
 from minerals.size.result import SizeConfig
 
 # Synthetic photo styles beyond the generator's defaults (other backdrops, lighting, scale, cube placement,
@@ -85,7 +86,6 @@ def run_methods(size_table: pd.DataFrame, cfg: SizeConfig, store, artifacts, dat
     run key. Returns `(table, predictions)`: one `size` table row per method, and all predictions.
     """
     from dataclasses import asdict
-    from pathlib import Path
 
     from minerals.results import key_hash
     from minerals.size.predict import write_predictions
@@ -110,10 +110,31 @@ def held_out_release(style: str, photos: int, image_size: int = 512, seed: int =
     """A synthetic release in one of `HELD_OUT_STYLES` with `photos` size photos, generated once into the cache."""
     from minerals.data.synth import ensure_synthetic
     from minerals.results import key_hash
-    from minerals.session import cache_dir
+    from minerals.cache import cache_dir
 
     if style not in HELD_OUT_STYLES:
         raise ValueError(f"unknown held-out style {style!r}; choose from {sorted(HELD_OUT_STYLES)}")
     params = {"classes": 3, "per_class": max(4, photos // 3), "image_size": image_size, "seed": seed,
               "n_size": photos, "n_segm": 1, "style": HELD_OUT_STYLES[style]}
     return ensure_synthetic(cache_dir() / "synthetic" / f"size-{style}-{key_hash(params)}", **params)
+
+
+def failure_gallery(preds, cfg, method: str = "improved", k: int = 8) -> list[tuple[str, np.ndarray]]:
+    """`(title, overlay)` for up to `k` photos where `method` abstained or erred most, re-measured.
+
+    `preds`: rows of `evaluate.evaluate_release` (path, method, size_cm, true_cm, status).
+    """
+    rows = preds[preds["method"] == method].copy()
+    rows["ape"] = (rows["size_cm"] - rows["true_cm"]).abs() / rows["true_cm"]
+    abstained = rows[rows["size_cm"].isna()].drop_duplicates("status")
+    worst = rows[rows["size_cm"].notna()].sort_values("ape", ascending=False)
+    picked = list(abstained.head(k // 2).itertuples()) + list(worst.head(k - min(len(abstained), k // 2)).itertuples())
+    out = []
+    for r in picked[:k]:
+        est, rgb, _ = measure_file(Photo(Path(r.path)), method, cfg)
+        if rgb is None:
+            continue
+        title = (f"{r.size_cm:.1f} cm, measured {r.true_cm:.1f} ({100 * (r.size_cm / r.true_cm - 1):+.0f} %)" if est.ok
+                 else f"{est.status[:40]} (measured {r.true_cm:.1f} cm)")
+        out.append((title, draw_overlay(rgb, est)))
+    return out

@@ -34,28 +34,3 @@ def draw_overlay(rgb: np.ndarray, est: SizeEstimate) -> np.ndarray:
 
 def _pt(xy) -> tuple[int, int]:
     return int(round(xy[0])), int(round(xy[1]))
-
-
-def failure_gallery(preds, cfg, method: str = "improved", k: int = 8) -> list[tuple[str, np.ndarray]]:
-    """`(title, overlay)` for up to `k` photos where `method` abstained or erred most, re-measured.
-
-    `preds`: rows of `evaluate.evaluate_release` (path, method, size_cm, true_cm, status).
-    """
-    from pathlib import Path
-
-    from minerals.size.predict import Photo, measure_file
-
-    rows = preds[preds["method"] == method].copy()
-    rows["ape"] = (rows["size_cm"] - rows["true_cm"]).abs() / rows["true_cm"]
-    abstained = rows[rows["size_cm"].isna()].drop_duplicates("status")
-    worst = rows[rows["size_cm"].notna()].sort_values("ape", ascending=False)
-    picked = list(abstained.head(k // 2).itertuples()) + list(worst.head(k - min(len(abstained), k // 2)).itertuples())
-    out = []
-    for r in picked[:k]:
-        est, rgb, _ = measure_file(Photo(Path(r.path)), method, cfg)
-        if rgb is None:
-            continue
-        title = (f"{r.size_cm:.1f} cm, measured {r.true_cm:.1f} ({100 * (r.size_cm / r.true_cm - 1):+.0f} %)" if est.ok
-                 else f"{est.status[:40]} (measured {r.true_cm:.1f} cm)")
-        out.append((title, draw_overlay(rgb, est)))
-    return out

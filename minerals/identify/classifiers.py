@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from minerals.cam import ClipPromptClassifier
+from minerals.cam.methods import ClipPromptClassifier
 
 RANDOM_WEIGHTS_WARNING = ("{name} has random weights (no checkpoint): its predictions and CAMs are not meaningful; "
                           "they only show that every step runs")
@@ -60,11 +60,11 @@ class Classifier:
 
 
 def fewshot_classifier(model: nn.Module, info: dict, device: str = "cpu", warning: str | None = None) -> Classifier:
-    """A `Classifier` from a fine-tuned model and its checkpoint `info` (`minerals.fewshot.trained_model`).
+    """A `Classifier` from a fine-tuned model and its checkpoint `info` (`minerals.fewshot.section.trained_model`).
 
     `warning`: why its predictions are not meaningful (e.g. trained on synthetic photos), or None.
     """
-    from minerals.models import preprocessing
+    from minerals.models.classifiers import preprocessing
 
     pre = preprocessing(info)
     source = Path(info["checkpoint"]).name if info.get("checkpoint") else "in memory"
@@ -79,7 +79,7 @@ def load_fewshot(checkpoint: str | os.PathLike, device: str = "cpu") -> Classifi
 
     Raises IdentifyError naming the path when it is missing or not a few-shot checkpoint.
     """
-    from minerals.fewshot import CheckpointError, load_checkpoint
+    from minerals.fewshot.section import CheckpointError, load_checkpoint
 
     try:
         model, info = load_checkpoint(checkpoint, device)
@@ -92,12 +92,12 @@ def load_fewshot(checkpoint: str | os.PathLike, device: str = "cpu") -> Classifi
 
 def zeroshot_classifier(bundle, classes: Sequence[str], templates: str = "mineral",
                         cache_dir: str | os.PathLike | None = None) -> Classifier:
-    """A `Classifier` from a loaded CLIP (`minerals.clip.load_clip`) over `classes` with a prompt ensemble.
+    """A `Classifier` from a loaded CLIP (`minerals.models.clip.load_clip`) over `classes` with a prompt ensemble.
 
     The CAM model is the image tower scored against each class's averaged prompt embedding.
     """
-    from minerals.prompts import ensemble_templates
-    from minerals.zeroshot import text_classifier
+    from minerals.zeroshot.prompts import ensemble_templates
+    from minerals.zeroshot.section import text_classifier
 
     weights = text_classifier(bundle, list(classes), ensemble_templates(templates), cache_dir)  # (D, C)
     model = CosinePromptClassifier(bundle.model.visual, torch.as_tensor(weights).T).to(bundle.device).eval()
@@ -112,7 +112,7 @@ def zeroshot_classifier(bundle, classes: Sequence[str], templates: str = "minera
 
 
 class CosinePromptClassifier(ClipPromptClassifier):
-    """`minerals.cam.ClipPromptClassifier` with the image features normalised: logits `(B, K)` = cosines.
+    """`minerals.cam.methods.ClipPromptClassifier` with the image features normalised: logits `(B, K)` = cosines.
 
     Probabilities `softmax(logit_scale * cos)` are then CLIP's own; CAMs flow through the normalisation.
     """
@@ -127,8 +127,8 @@ class CosinePromptClassifier(ClipPromptClassifier):
 def load_zeroshot(model: str, classes: Sequence[str], pretrained: str | None = None,
                   checkpoint: str | os.PathLike | None = None, templates: str = "mineral", device: str = "cpu",
                   cache_dir: str | os.PathLike | None = None) -> Classifier:
-    """Load CLIP (`minerals.clip.load_clip`: hub tag, local checkpoint, or a shipped random-weight config)."""
-    from minerals.clip import load_clip
+    """Load CLIP (`minerals.models.clip.load_clip`: hub tag, local checkpoint, or a shipped random-weight config)."""
+    from minerals.models.clip import load_clip
 
     return zeroshot_classifier(load_clip(model, pretrained, checkpoint, device), classes, templates, cache_dir)
 
@@ -138,7 +138,7 @@ def read_classes(path: str | os.PathLike) -> list[str]:
 
     Raises IdentifyError naming the file when it is missing, has fewer than two names, or repeats one.
     """
-    from minerals.prompts import normalise_name
+    from minerals.zeroshot.prompts import normalise_name
 
     path = Path(path).expanduser()
     try:

@@ -13,61 +13,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 import torch
 from torch import nn
 
-from minerals.fewshot_eval import KS, evaluate
-from minerals.fewshot_train import BEST, CheckpointError, decode_side, load_checkpoint, train
-from minerals.models import preprocessing
-from minerals.profiles import section_values
+from minerals.fewshot.config import PLAN_KEYS, FewShotConfig
+from minerals.fewshot.evaluate import KS, evaluate
+from minerals.fewshot.train import BEST, CheckpointError, decode_side, load_checkpoint, train
 from minerals.results import key_hash
 
 SECTION = "fewshot"
-# Settings of the [fewshot] profile table that are not FewShotConfig fields.
-PLAN_KEYS = ("subsets", "grid", "eval_batch_size", "n_boot", "threads")
 TABLE_COLUMNS = ("subset", "model", "pretrained", "resolution", "epochs", "top1", "top3", "top5", "top10",
                  "balanced_acc", "top1_ci_low", "top1_ci_high", "n_classes", "n_train", "n_val", "n_test",
                  "best_epoch", "best_val_top1", "train_images_per_s", "wall_s", "device", "seed", "notes")
 
 __all__ = ["FewShotConfig", "CheckpointError", "load_checkpoint", "plan", "run", "trained_model", "table",
            "train_run", "eval_run", "checkpoint_path", "evaluate_checkpoint", "runnable", "torch_threads"]
-
-
-@dataclass(frozen=True)
-class FewShotConfig:
-    """One training run. `resolution` is the square input side in px (None: the model's default)."""
-
-    subset: int = 10
-    model: str = "tf_efficientnet_lite0"
-    pretrained: bool = True
-    resolution: int | None = None
-    epochs: int = 10
-    shots: int = 0  # training photos per class (drawn with the seed); 0 = every training photo
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
-    balanced_sampler: bool = False
-    augment: bool = True
-    amp: bool = True  # bf16 autocast, CUDA only
-    channels_last: bool = True  # NHWC memory layout: faster on CUDA and, measured here, on the CPU too
-    num_workers: int = 0
-    cache_images: bool = True  # keep decoded photos in memory (small subsets, num_workers = 0)
-    seed: int = 0
-
-    @classmethod
-    def from_section(cls, section: dict, **overrides) -> "FewShotConfig":
-        """Defaults <- the profile's [fewshot] values <- `overrides` (None values are ignored).
-
-        Raises ValueError naming unknown settings.
-        """
-        cfg = cls(**section_values(cls, section, "fewshot", overrides, extra=PLAN_KEYS))
-        return replace(cfg, resolution=preprocessing(cfg.model, cfg.resolution).resolution)
 
 
 def plan(section: dict, seed: int = 0) -> list[FewShotConfig]:

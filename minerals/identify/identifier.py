@@ -35,10 +35,10 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from minerals.cam import METHODS as CAM_METHODS
-from minerals.cam import CamExtractor, to_batch
-from minerals.cam_mask import MaskRule, cam_to_mask, resize_cam
-from minerals.identify_classifiers import (
+from minerals.cam.methods import METHODS as CAM_METHODS
+from minerals.cam.methods import CamExtractor, to_batch
+from minerals.cam.mask import MaskRule, cam_to_mask, resize_cam
+from minerals.identify.classifiers import (
     Classifier,
     IdentifyError,
     fewshot_classifier,
@@ -67,7 +67,7 @@ class IdentifyConfig:
     """The `[identify]` table of a profile.
 
     `top_k` species per photo; `batch_size` photos per classifier/CAM batch; `cam_method` one of
-    `minerals.cam.METHODS`; `cam_threshold` how a CAM becomes a mask (see `minerals.cam_mask`);
+    `minerals.cam.methods.METHODS`; `cam_threshold` how a CAM becomes a mask (see `minerals.cam.mask`);
     `size_method` `improved` or `baseline` (`minerals.size`); `max_side` photos are analysed with
     their longest side at most this many px; `min_side` smaller photos are refused; `templates` the
     prompt ensemble of zero-shot CLIP (`resources/prompts.json`); `demo_photos` how many test photos
@@ -289,7 +289,7 @@ def write_mask(path: Path, mask: np.ndarray, size: tuple[int, int]) -> Path:
 
 def write_report(item: Identification, path: Path, dpi: int = 100) -> Path:
     """Draw `item`'s report (photo, CAM overlay, outline with the measured extent, top-k bars) to a PNG."""
-    from minerals.identify_report import report_figure
+    from minerals.identify.report import report_figure
 
     with atomic_write(path) as tmp:
         report_figure([item]).savefig(tmp, dpi=dpi, format="png")

@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 
 from minerals import results
-from minerals.reproduce import REPO_ROOT, build_dir
-from minerals.session import notebook_registry
+from minerals.pipeline.reproduce import REPO_ROOT, build_dir
+from minerals.pipeline.registry import notebook_registry
 
 
 class BookError(RuntimeError):

@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import os
 import time
-import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 
 from minerals import results, runtime
+from minerals.cache import cache_dir
+from minerals.pipeline.registry import notebook_registry
 from minerals.profiles import Profile, load_profile
 
 
 class SessionError(RuntimeError):
     """A notebook run cannot start or finish (missing data, undeclared or missing outputs)."""
-
-
-def notebook_registry() -> dict[str, dict]:
-    """`resources/notebooks.toml`: notebook id -> {title, tables, figures}."""
-    text = resources.files("minerals").joinpath("resources/notebooks.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
-
-
-def cache_dir() -> Path:
-    """Where generated data and downloaded weights are cached (`$MINERALS_CACHE`, default ~/.cache/minerals)."""
-    return Path(os.environ.get("MINERALS_CACHE", Path.home() / ".cache" / "minerals")).expanduser()
 
 
 def resolve_data_root(profile: Profile, data_root: str | os.PathLike | None) -> Path:

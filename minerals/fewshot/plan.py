@@ -29,7 +29,7 @@ def forward_gmacs(model: str, resolution: int, num_classes: int = 10) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from minerals.models import create_classifier
+    from minerals.models.classifiers import create_classifier
 
     with torch.device("meta"):
         net = create_classifier(model, num_classes, pretrained=False).eval()

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from minerals.cam import METHODS, PERTURBATION, CamError, ForwardCounter, compute_cams, find_target_layer
-from minerals.cam_backbones import DEFAULT_PROMPTS, Backbone
-from minerals.cam_mask import MaskRule, cam_to_mask
+from minerals.cam.methods import METHODS, PERTURBATION, CamError, ForwardCounter, compute_cams, find_target_layer
+from minerals.models.registry import DEFAULT_PROMPTS, Backbone
+from minerals.cam.mask import MaskRule, cam_to_mask
 from minerals.metrics import bootstrap_ci, mask_scores
 from minerals.profiles import section_values
 from minerals.results import RunStore, atomic_write, key_hash
@@ -259,7 +259,7 @@ def evaluate(samples: Sequence[Sample], backbones: Sequence[Backbone], cfg: Segm
 
 def run(session, cfg: SegmentationConfig) -> SegmentationResult:
     """The section for a notebook session: its release's `segm` pairs, every backbone of `cfg`, resumable."""
-    from minerals.cam_backbones import load_backbone
+    from minerals.models.registry import load_backbone
 
     samples = load_samples(session.release.segmentation()[:cfg.max_images or None], cfg.max_side)
     backbones = [load_backbone(spec, session, session.device, cfg.prompts, cfg.fewshot_subset)

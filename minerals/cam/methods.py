@@ -3,8 +3,8 @@
 `CamExtractor` is the one object to use: a context manager that puts grad-cam's hooks on the model's
 target layer, computes `(B, H, W)` CAMs in [0, 1] for a normalised `(B, 3, H, W)` batch, and releases
 every hook (and any grad-cam layer swap) on exit, even after an error. `compute_cams` runs it over a
-list of images with a progress bar. Masks from CAMs are in `minerals.cam_mask`, scoring in
-`minerals.cam_eval`.
+list of images with a progress bar. Masks from CAMs are in `minerals.cam.mask`, scoring in
+`minerals.cam.section`.
 
 Speed: gradient methods need d(score)/d(activation) at the target layer only, so the extractor freezes
 every parameter for the duration of the call and makes the target layer's output a leaf of the graph:

@@ -16,8 +16,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from minerals import metrics
-from minerals.fewshot_train import CachedImages, predict_scores
-from minerals.models import preprocessing
+from minerals.fewshot.train import CachedImages, predict_scores
+from minerals.models.classifiers import preprocessing
 from minerals.results import atomic_write
 
 KS = (1, 3, 5, 10)

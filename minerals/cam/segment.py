@@ -9,9 +9,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from minerals.cam import compute_cams
-from minerals.cam_backbones import Backbone
-from minerals.cam_mask import MaskRule, cam_to_mask, overlay
+from minerals.cam.methods import compute_cams
+from minerals.models.registry import Backbone
+from minerals.cam.mask import MaskRule, cam_to_mask, overlay
 from minerals.results import atomic_write
 
 

@@ -26,8 +26,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from minerals import metrics, prompts
-from minerals.clip import ClipBundle, fingerprint, load_clip
+from minerals import metrics
+
+from minerals.zeroshot import prompts
+from minerals.models.clip import ClipBundle, fingerprint, load_clip
 from minerals.profiles import section_values
 from minerals.results import RunStore, atomic_write, key_hash
 

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from torch import nn
 
-from minerals.cam import CamError, ClipPromptClassifier
+from minerals.cam.methods import CamError, ClipPromptClassifier
 
 KINDS = ("fewshot", "checkpoint", "imagenet", "clip")
 DEFAULT_PROMPTS = ("a photo of a mineral specimen.", "a photo of a mineral.", "a photo of a rock.",
@@ -52,14 +52,14 @@ def load_backbone(spec: str, session=None, device: str = "cpu", prompts: Sequenc
                        "(e.g. imagenet:tf_efficientnet_lite0, clip:ViT-B-32@openai, checkpoint:runs/best.pt)")
     if kind == "clip":
         return _clip_backbone(spec, name, device, prompts)
-    from minerals.models import create_classifier, preprocessing
+    from minerals.models.classifiers import create_classifier, preprocessing
 
     if kind == "imagenet":
         model = create_classifier(name, num_classes=1000, pretrained=True).to(device).eval()
         pre = preprocessing(name)
         return Backbone(spec, model, pre.resolution, pre.mean, pre.std, {"spec": spec})
-    from minerals.clip import fingerprint
-    from minerals.fewshot import load_checkpoint, trained_model
+    from minerals.models.clip import fingerprint
+    from minerals.fewshot.section import load_checkpoint, trained_model
 
     if kind == "fewshot":
         if session is None:
@@ -75,7 +75,7 @@ def load_backbone(spec: str, session=None, device: str = "cpu", prompts: Sequenc
 
 
 def _clip_backbone(spec: str, name: str, device: str, prompts: Sequence[str]) -> Backbone:
-    from minerals.clip import load_clip
+    from minerals.models.clip import load_clip
 
     if not prompts:
         raise CamError(f"backbone {spec!r} needs at least one text prompt as its CAM target")

@@ -1,7 +1,7 @@
 """Execute the section notebooks: jupytext converts each py:percent source in memory, papermill runs it.
 
 Executed notebooks go to `build/notebooks/<profile>/<id>.ipynb` (never into git); each notebook writes
-its own tables, figures and run record under `results/<profile>/` through `minerals.session`.
+its own tables, figures and run record under `results/<profile>/` through `minerals.pipeline.session`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 
 from minerals import results, runtime
 from minerals.profiles import load_profile
-from minerals.session import notebook_registry, resolve_data_root
+from minerals.pipeline.registry import notebook_registry
+from minerals.pipeline.session import resolve_data_root
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ReproduceError(RuntimeError):

@@ -12,7 +12,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -20,11 +20,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, WeightedRandomSampler
 from tqdm import tqdm
 
-from minerals.models import Preprocessing, create_classifier, preprocessing
+from minerals.fewshot.config import FewShotConfig
+from minerals.models.classifiers import Preprocessing, create_classifier, preprocessing
 from minerals.results import atomic_write
-
-if TYPE_CHECKING:
-    from minerals.fewshot import FewShotConfig
 
 BEST, LAST, LOG = "best.pt", "last.pt", "train.jsonl"
 

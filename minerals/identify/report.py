@@ -23,7 +23,7 @@ WARNING_COLOR = "#b00020"
 
 
 def report_figure(items: Sequence, title: str | None = None) -> Figure:
-    """A figure with one row of four panels per good `minerals.identify.Identification`.
+    """A figure with one row of four panels per good `minerals.identify.identifier.Identification`.
 
     Error items are skipped; a warning (e.g. random weights) is printed in red under the title.
     Raises ValueError when no item has a photo.

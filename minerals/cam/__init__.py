@@ -1,0 +1,1 @@
+"""Class-activation maps: CAM methods, CAM -> mask rules, the segmentation section."""

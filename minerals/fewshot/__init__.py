@@ -1,0 +1,1 @@
+"""Few-shot fine-tuning section: grid, training loop, evaluation, compute plan."""

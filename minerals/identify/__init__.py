@@ -1,0 +1,1 @@
+"""`minerals identify`: species, region and size for new photos."""

@@ -1,0 +1,1 @@
+"""Model registry: classifiers (timm, torchvision, offline EfficientNet-Lite0), CLIP, checkpoints."""

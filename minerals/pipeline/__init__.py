@@ -1,0 +1,1 @@
+"""Notebook runs: registry of notebooks, the Session, papermill reproduction, the book."""

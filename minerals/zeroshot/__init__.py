@@ -1,0 +1,1 @@
+"""Zero-shot CLIP section: prompts, text classifiers, scoring, linear probes."""
