@@ -9,11 +9,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from minerals.cam.methods import (METHODS, CamError, CamExtractor, ClipPromptClassifier, ForwardCounter, ReshapeTransform,
-                          compute_cams, find_target_layer, to_batch, token_grid)
-from minerals.models.registry import Backbone
+from minerals.cam.methods import (METHODS, CamError, CamExtractor, ForwardCounter, ReshapeTransform, compute_cams,
+                                  find_target_layer, to_batch, token_grid)
 from minerals.cam.section import (SegmentationConfig, SegmentationDataError, evaluate, load_samples, score_cams,
-                               summarise)
+                                  summarise)
+from minerals.models.clip import PromptHead
+from minerals.models.registry import Backbone
 from minerals.cam.mask import MaskRule, cam_to_mask, largest_component
 from minerals.metrics import mask_scores
 from minerals.results import RunStore
@@ -96,7 +97,7 @@ def test_open_clip_vit_tower_layout():
                                                     "head_width": 32},
                           text_cfg={"context_length": 16, "vocab_size": 100, "width": 32, "heads": 2, "layers": 1})
     text = torch.randn(3, 32)
-    model = ClipPromptClassifier(clip.visual, text).eval()
+    model = PromptHead(clip.visual, text, cosine=False).eval()
     layer = find_target_layer(model)
     assert layer.name == "visual.transformer.resblocks.-1.ln_1"
     assert (layer.layout, layer.prefix_tokens, layer.batch_first) == ("tokens", 1, True)

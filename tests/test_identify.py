@@ -13,9 +13,9 @@ from torch import nn
 from minerals.cam.methods import ForwardCounter
 from minerals.cli import main
 from minerals.data.images import ImageError, load_image
-from minerals.identify.identifier import (ERROR, OK, IdentifyConfig, IdentifyError, Identifier, fewshot_classifier,
-                               read_classes)
+from minerals.identify.identifier import ERROR, OK, IdentifyConfig, IdentifyError, Identifier, fewshot_classifier
 from minerals.size.result import SizeEstimate
+from minerals.zeroshot.scoring import ClassListError, read_classes
 
 RED, GREEN, GREY = (220, 30, 30), (30, 200, 30), (128, 128, 128)
 CLASSES = ["Redite", "Greenite"]
@@ -166,12 +166,12 @@ def test_read_classes(tmp_path):
     path.write_text("# species\nquartz\n\n  Calcite  # common\nPYRITE\n", encoding="utf-8")
     assert read_classes(path) == ["Quartz", "Calcite", "Pyrite"]
     path.write_text("Quartz\nquartz\n", encoding="utf-8")
-    with pytest.raises(IdentifyError, match="more than once"):
+    with pytest.raises(ClassListError, match="more than once"):
         read_classes(path)
     path.write_text("Quartz\n", encoding="utf-8")
-    with pytest.raises(IdentifyError, match="at least two"):
+    with pytest.raises(ClassListError, match="at least two"):
         read_classes(path)
-    with pytest.raises(IdentifyError, match="missing.txt"):
+    with pytest.raises(ClassListError, match="missing.txt"):
         read_classes(tmp_path / "missing.txt")
 
 
@@ -278,3 +278,21 @@ def test_a_checkpoint_trained_on_synthetic_photos_says_so(tmp_path, checkpoint):
     payload["info"]["data"] = {"synthetic": True, "root": "synthetic"}
     torch.save(payload, tmp_path / "synthetic.pt")
     assert "synthetic" in load_fewshot(tmp_path / "synthetic.pt").warning
+
+
+def test_zeroshot_classify_and_identify_give_the_same_probabilities(tmp_path, capsys):
+    """One scoring path: the same photo, class list and CLIP give the same ranking and probabilities."""
+    classes = tmp_path / "classes.txt"
+    classes.write_text("fluorite\nQuartz\ncalcite \n", encoding="utf-8")
+    path = photo(tmp_path / "a.png", GREEN)
+    assert main(["zeroshot", "classify", str(path), "--model", "minerals-tiny", "--classes", str(classes),
+                 "--top", "3", "--json"]) == 0
+    classify = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")][0]["top"]
+    assert main(["identify", str(path), "--clip", "minerals-tiny", "--classes", str(classes), "--top", "3",
+                 "--json", "--out", str(tmp_path / "out")]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    identify = [{"class": r["species"], "prob": r["score"]} for r in lines[0]["top"]]
+    assert [r["class"] for r in classify] == [r["class"] for r in identify]
+    assert {r["class"] for r in classify} == {"Fluorite", "Quartz", "Calcite"}
+    np.testing.assert_allclose([r["prob"] for r in classify], [r["prob"] for r in identify], atol=1e-4)
+

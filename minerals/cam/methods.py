@@ -257,25 +257,6 @@ class ReshapeTransform:
         raise CamError(f"target layer output of shape {tuple(x.shape)} does not fit layout {self.layout!r}")
 
 
-class ClipPromptClassifier(nn.Module):
-    """A CLIP image tower as a classifier over text prompts: logits `(B, K)` = image features · t̂_k.
-
-    `text_embeddings` `(K, D)` are normalised here; each row is one class (or one prompt ensemble,
-    already averaged). A CAM target `k` is then the similarity to prompt k.
-    """
-
-    def __init__(self, visual: nn.Module, text_embeddings: torch.Tensor):
-        super().__init__()
-        self.visual = visual
-        self.register_buffer("text", nn.functional.normalize(text_embeddings.detach().float(), dim=-1))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.visual(images)
-        if isinstance(features, tuple):  # towers built with output_tokens=True
-            features = features[0]
-        return features.float() @ self.text.T
-
-
 class ForwardCounter:
     """Counts the forward calls of a model and the images they carried (context manager)."""
 

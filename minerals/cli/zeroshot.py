@@ -104,36 +104,26 @@ def run_grid(args: argparse.Namespace) -> int:
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    import torch
-
-    from minerals.zeroshot import prompts
-
-    from minerals.zeroshot import section as zeroshot
+    from minerals.data import ImageError, load_image
+    from minerals.identify.classifiers import zeroshot_classifier
     from minerals.models.clip import ClipError, load_clip
-    from minerals.data import ImageError
+    from minerals.zeroshot import prompts
+    from minerals.zeroshot.scoring import read_classes
 
-    path = Path(args.classes)
     try:
-        classes = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except OSError as exc:
-        raise CommandError(f"{path}: cannot read the class list ({exc.strerror})") from exc
-    if len(classes) < 2:
-        raise CommandError(f"{path}: needs at least two class names, one per line")
-    try:
-        templates = prompts.ensemble_templates(args.templates)
+        classes = read_classes(args.classes)
         bundle = load_clip(args.model, args.pretrained or None, args.checkpoint or None, args.device)
+        classifier = zeroshot_classifier(bundle, classes, args.templates)
     except (ClipError, prompts.PromptError) as exc:
         raise CommandError(str(exc)) from exc
-    weights = zeroshot.text_classifier(bundle, classes, templates, progress=False)
     for photo in args.photos:
         try:
-            feats = zeroshot.image_features(bundle, [photo], progress=False)
+            prob = classifier.probabilities([load_image(photo)])[0]
         except ImageError as exc:
             print(json.dumps({"photo": photo, "error": str(exc)}) if args.json else f"{photo}: error: {exc}")
             continue
-        prob = torch.softmax(zeroshot.LOGIT_SCALE * feats @ weights, dim=-1)[0]
-        top = torch.topk(prob, min(args.top, len(classes)))
-        ranked = [{"class": classes[i], "prob": round(float(p), 4)} for p, i in zip(top.values, top.indices)]
+        order = prob.argsort()[::-1][:min(args.top, len(classes))]
+        ranked = [{"class": classes[i], "prob": round(float(prob[i]), 4)} for i in order]
         if args.json:
             print(json.dumps({"photo": photo, "model": bundle.name, "pretrained": bundle.tag, "top": ranked},
                              ensure_ascii=False))

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from minerals.cam.methods import ClipPromptClassifier
+from minerals.zeroshot.scoring import read_classes, softmax, temperature
 
 RANDOM_WEIGHTS_WARNING = ("{name} has random weights (no checkpoint): its predictions and CAMs are not meaningful; "
                           "they only show that every step runs")
@@ -36,7 +36,7 @@ class Classifier:
     `model` maps a normalised `(B, 3, H, W)` batch to `(B, C)` logits over `classes` and is also the
     CAM model; `transform` is the scoring preprocessing (PIL image -> `(3, H, W)`), the one the
     model was evaluated with; CAMs use the whole photo resized to `cam_resolution` with `mean`/`std`.
-    Probabilities are `softmax(logit_scale * logits)`. `warning` says why predictions are not
+    Probabilities are `softmax(logit_scale * logits)` (`minerals.zeroshot.scoring`: CLIP's learned scale). `warning` says why predictions are not
     meaningful (random weights, ...) or is None.
     """
 
@@ -55,8 +55,7 @@ class Classifier:
     def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
         """`(B, C)` float32 class probabilities of RGB PIL images (one batched forward)."""
         batch = torch.stack([self.transform(im) for im in images]).to(self.device)
-        logits = self.model(batch).float() * self.logit_scale
-        return torch.softmax(logits, dim=-1).cpu().numpy()
+        return softmax(self.model(batch), self.logit_scale)
 
 
 def fewshot_classifier(model: nn.Module, info: dict, device: str = "cpu", warning: str | None = None) -> Classifier:
@@ -100,28 +99,16 @@ def zeroshot_classifier(bundle, classes: Sequence[str], templates: str = "minera
     from minerals.zeroshot.section import text_classifier
 
     weights = text_classifier(bundle, list(classes), ensemble_templates(templates), cache_dir)  # (D, C)
-    model = CosinePromptClassifier(bundle.model.visual, torch.as_tensor(weights).T).to(bundle.device).eval()
+    from minerals.models.clip import PromptHead
+
+    model = PromptHead(bundle.model.visual, torch.as_tensor(weights).T).to(bundle.device).eval()
     cfg = bundle.preprocess_cfg
-    scale = getattr(bundle.model, "logit_scale", None)
     return Classifier(
         model=model, classes=list(classes), transform=bundle.preprocess,
         cam_resolution=_pair(cfg["size"]), mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
         name=f"zero-shot CLIP {bundle.name}/{bundle.tag} ({len(classes)} classes, templates {templates})",
-        device=bundle.device, logit_scale=float(scale.detach().exp()) if scale is not None else 100.0,
+        device=bundle.device, logit_scale=temperature(bundle),
         warning=RANDOM_WEIGHTS_WARNING.format(name=f"CLIP {bundle.name}") if bundle.random_weights else None)
-
-
-class CosinePromptClassifier(ClipPromptClassifier):
-    """`minerals.cam.methods.ClipPromptClassifier` with the image features normalised: logits `(B, K)` = cosines.
-
-    Probabilities `softmax(logit_scale * cos)` are then CLIP's own; CAMs flow through the normalisation.
-    """
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.visual(images)
-        if isinstance(features, tuple):  # towers built with output_tokens=True
-            features = features[0]
-        return nn.functional.normalize(features.float(), dim=-1) @ self.text.T
 
 
 def load_zeroshot(model: str, classes: Sequence[str], pretrained: str | None = None,
@@ -131,31 +118,6 @@ def load_zeroshot(model: str, classes: Sequence[str], pretrained: str | None = N
     from minerals.models.clip import load_clip
 
     return zeroshot_classifier(load_clip(model, pretrained, checkpoint, device), classes, templates, cache_dir)
-
-
-def read_classes(path: str | os.PathLike) -> list[str]:
-    """Species names from a text file: one per line, `#` comments and blank lines skipped, names normalised.
-
-    Raises IdentifyError naming the file when it is missing, has fewer than two names, or repeats one.
-    """
-    from minerals.zeroshot.prompts import normalise_name
-
-    path = Path(path).expanduser()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IdentifyError(f"{path}: cannot read the class list ({exc}); pass a UTF-8 text file with one species "
-                            "name per line") from exc
-    names = [normalise_name(line.split("#", 1)[0]) for line in lines]
-    names = [n for n in names if n]
-    seen: set[str] = set()
-    repeated = sorted({n for n in names if n.casefold() in seen or seen.add(n.casefold())})
-    if repeated:
-        raise IdentifyError(f"{path}: species listed more than once: {', '.join(repeated[:5])}; list each once")
-    if len(names) < 2:
-        raise IdentifyError(f"{path}: {len(names)} species name(s); a zero-shot class list needs at least two, "
-                            "one per line")
-    return names
 
 
 def _pair(size) -> tuple[int, int]:

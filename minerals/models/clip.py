@@ -307,3 +307,26 @@ def resolve_tag_weights(model: str, tag: str, cache_dir: str | os.PathLike | Non
             f"~/.cache/huggingface (or ~/.cache/clip) here, or download the weights file yourself and pass "
             f"--checkpoint FILE --pretrained {tag}")
     return Path(open_clip.download_pretrained(cfg, cache_dir=str(cache_dir) if cache_dir else None))
+
+
+class PromptHead(torch.nn.Module):
+    """A CLIP image tower scored against K text embeddings: `(B, 3, H, W)` -> logits `(B, K)`.
+
+    `text_embeddings` `(K, D)` are L2-normalised here (one row per class or averaged prompt ensemble).
+    `cosine=True` also normalises the image features: the logits are CLIP's cosines, which
+    `minerals.zeroshot.scoring` turns into probabilities. `cosine=False` keeps the raw image features
+    (the CAM target of `minerals segment`: the similarity to prompt k, as its reference CAMs were made).
+    """
+
+    def __init__(self, visual: torch.nn.Module, text_embeddings: torch.Tensor, cosine: bool = True):
+        super().__init__()
+        self.visual = visual
+        self.cosine = cosine
+        self.register_buffer("text", F.normalize(text_embeddings.detach().float(), dim=-1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.visual(images)
+        if isinstance(features, tuple):  # towers built with output_tokens=True
+            features = features[0]
+        features = features.float()
+        return (F.normalize(features, dim=-1) if self.cosine else features) @ self.text.T

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from torch import nn
 
-from minerals.cam.methods import CamError, ClipPromptClassifier
+from minerals.cam.methods import CamError
 
 KINDS = ("fewshot", "checkpoint", "imagenet", "clip")
 DEFAULT_PROMPTS = ("a photo of a mineral specimen.", "a photo of a mineral.", "a photo of a rock.",
@@ -75,14 +75,14 @@ def load_backbone(spec: str, session=None, device: str = "cpu", prompts: Sequenc
 
 
 def _clip_backbone(spec: str, name: str, device: str, prompts: Sequence[str]) -> Backbone:
-    from minerals.models.clip import load_clip
+    from minerals.models.clip import PromptHead, load_clip
 
     if not prompts:
         raise CamError(f"backbone {spec!r} needs at least one text prompt as its CAM target")
     model_name, _, tag = name.partition("@")
     bundle = load_clip(model_name, pretrained=tag or None, device=device)
     text = bundle.encode_texts(list(prompts)).mean(dim=0, keepdim=True)
-    classifier = ClipPromptClassifier(bundle.model.visual, text).to(device).eval()
+    classifier = PromptHead(bundle.model.visual, text, cosine=False).to(device).eval()
     cfg = bundle.preprocess_cfg
     size = cfg.get("size", 224)
     resolution = int(size) if isinstance(size, (int, float)) else tuple(int(s) for s in size)

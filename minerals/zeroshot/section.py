@@ -5,7 +5,7 @@
   cached on disk by model, weights, class list and templates.
 - `image_features`: photos streamed through a DataLoader (decode, preprocess, encode) into `(N, D)`
   normalised features, cached in shards of `SHARD` photos so an interrupted run resumes.
-- `evaluate`: scores in row blocks (`100 * f @ W`), so 44,784 photos x 5,139 classes never form
+- `evaluate`: scores in row blocks (`t * f @ W`, t = the model's learned temperature, `scoring`), so 44,784 photos x 5,139 classes never form
   one matrix: top-1/3/5/10, balanced accuracy, per-class recall.
 - `linear_probe`: multinomial logistic regression on k photos per class, C chosen on the val split.
 - `run`: the section's grid (models x subsets x ensembles, template ablation, probe) through a
@@ -27,15 +27,14 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from minerals import metrics
-
-from minerals.zeroshot import prompts
 from minerals.models.clip import ClipBundle, fingerprint, load_clip
 from minerals.profiles import section_values
 from minerals.results import RunStore, atomic_write, key_hash
+from minerals.zeroshot import prompts
+from minerals.zeroshot.scoring import DEFAULT_TEMPERATURE, temperature
 
 SHARD = 2048  # photos per feature-cache file
 TOPK = (1, 3, 5, 10)
-LOGIT_SCALE = 100.0  # CLIP's learned temperature is ~100; only the softmax of the examples depends on it
 
 
 # --- image features -----------------------------------------------------------------------------
@@ -192,8 +191,11 @@ class Scores:
 
 
 def score(features: torch.Tensor, classifier: torch.Tensor, labels: np.ndarray, ks: Sequence[int] = TOPK,
-          block: int = 1024) -> Scores:
-    """Score `(N, D)` features against `(D, C)` weights in blocks of rows; memory O(block x C)."""
+          block: int = 1024, scale: float = DEFAULT_TEMPERATURE) -> Scores:
+    """Score `(N, D)` features against `(D, C)` weights in blocks of rows; memory O(block x C).
+
+    `scale`: the softmax temperature of `prob` (`scoring.temperature(bundle)`).
+    """
     labels = np.asarray(labels)
     if features.shape[0] != len(labels):
         raise ValueError(f"{features.shape[0]} feature rows for {len(labels)} labels")
@@ -204,7 +206,7 @@ def score(features: torch.Tensor, classifier: torch.Tensor, labels: np.ndarray, 
     tops, probs = [], []
     weights = classifier.float()
     for start in range(0, len(labels), block):
-        logits = (LOGIT_SCALE * features[start:start + block].float() @ weights).numpy()
+        logits = (scale * features[start:start + block].float() @ weights).numpy()
         y = labels[start:start + block]
         for k in ks:
             hits[k].append(metrics.topk_hits(logits, y, k))
@@ -219,14 +221,14 @@ def score(features: torch.Tensor, classifier: torch.Tensor, labels: np.ndarray, 
 
 
 def evaluate(features: torch.Tensor, classifier: torch.Tensor, labels: np.ndarray,
-             ks: Sequence[int] = TOPK) -> tuple[dict, Scores]:
+             ks: Sequence[int] = TOPK, scale: float = DEFAULT_TEMPERATURE) -> tuple[dict, Scores]:
     """Zero-shot metrics (fractions) and the streamed scores behind them.
 
     Metrics: `top1`.. (one per k), `balanced_acc`, `per_class_recall` (list, NaN = class absent),
     `n_images`, `n_classes`.
     """
     labels = np.asarray(labels)
-    scores = score(features, classifier, labels, ks)
+    scores = score(features, classifier, labels, ks, scale=scale)
     n_classes = classifier.shape[1]
     out = {f"top{k}": float(scores.hits[k].mean()) if len(labels) else float("nan") for k in ks}
     recall = metrics.per_class_recall(labels, scores.preds, n_classes)
@@ -452,7 +454,7 @@ def run(release, cfg: ZeroShotConfig, store: RunStore, artifacts: str | os.PathL
             for ensemble in spec.ensembles or cfg.ensembles:
                 key = {"kind": "zeroshot", **spec.key(), "subset": str(subset), "split": cfg.split, "data": data_key,
                        "ensemble": ensemble, "templates": prompts.ensemble_templates(ensemble),
-                       "descriptions": prompts.uses_descriptions(ensemble)}
+                       "descriptions": prompts.uses_descriptions(ensemble), "temperature": "learned"}
                 m = store.run(key, lambda: _zeroshot_record(section, spec, subset, ensemble))
                 rows["zeroshot"].append({"subset": str(subset), **ident, "templates": ensemble,
                                          **{c: m[c] for c in ("n_classes", "n_images", "top1", "top3", "top5",
@@ -492,7 +494,7 @@ def _zeroshot_record(section: _Section, spec: ModelSpec, subset, ensemble: str) 
     mask = _eval_mask(data, section.cfg.split)
     weights = section.classifier(spec, data, prompts.ensemble_templates(ensemble), prompts.uses_descriptions(ensemble))
     labels = data.labels[mask]
-    out, scores = evaluate(feats[torch.from_numpy(mask)], weights, labels)
+    out, scores = evaluate(feats[torch.from_numpy(mask)], weights, labels, scale=temperature(section.bundle(spec)))
     paths = [p for p, keep in zip(data.paths, mask) if keep]
     out["examples"] = examples(scores, labels, paths, data.classes, section.cfg.examples, section.seed)
     out["classes"] = data.classes
