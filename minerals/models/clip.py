@@ -23,6 +23,8 @@ from urllib.parse import urlparse
 import torch
 import torch.nn.functional as F
 
+from minerals.models import offline
+
 SHIPPED_DIR = "resources/clip"
 RANDOM_SEED = 0  # random-weight models are initialised with this seed, so their caches are reusable
 NETWORK_PROBE_TIMEOUT_S = 3.0
@@ -254,12 +256,6 @@ def _check_text_tower(model: str) -> None:
         raise ClipError(f"{model}: the config and tokenizer of its text tower {hf_name} are not in the Hugging Face "
                         f"cache and the network is off; on a machine with network run `huggingface-cli download "
                         f"{hf_name}` and copy ~/.cache/huggingface here")
-
-
-def offline() -> bool:
-    """Whether the user asked for no network (`HF_HUB_OFFLINE` or `MINERALS_OFFLINE` set to a true value)."""
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "MINERALS_OFFLINE"))
 
 
 def network_reachable(host: str, port: int = 443, timeout: float = NETWORK_PROBE_TIMEOUT_S) -> bool:
