@@ -51,7 +51,7 @@ from matplotlib.ticker import FuncFormatter
 
 import minerals.pipeline.session
 from minerals.data import load_image
-from minerals.data.verify import paper_comparison, subset_counts, verify
+from minerals.data.verify import subset_counts, subsets_table, verify
 
 s = minerals.pipeline.session.start("01_dataset", profile, data_root, device, seed, results_dir)
 display(Markdown(s.banner()))
@@ -99,8 +99,7 @@ for problem in checked["problems"][:20]:
 
 # %%
 counts = subset_counts(release)
-table = paper_comparison(counts)
-table.insert(1, "data", "synthetic" if synthetic else "real")
+table = subsets_table(release, counts)
 s.save_table("subsets", table)
 display(table.style.hide(axis="index"))
 splits = {n: c["splits"] for n, c in counts["subsets"].items()}

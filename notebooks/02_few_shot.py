@@ -206,15 +206,8 @@ plt.show()
 # 8 decoder processes per GPU) can be the real bound at 224 px.
 
 # %%
-GPU_RESNET50_IMAGES_PER_S = 2700  # published (NVIDIA DeepLearningExamples, A100 80GB, AMP), not measured here
-
-paper_configs = fewshot.plan(load_profile("paper").section("fewshot"), s.seed)
-cost = fewshot_plan.grid_cost(paper_configs)
 reference = rows[0]
-reference_gmacs = fewshot_plan.forward_gmacs(reference["model"], int(reference["resolution"]))
-cost["cpu_hours"] = fewshot_plan.estimate_hours(cost, reference["train_images_per_s"], reference_gmacs)
-cost["gpu_hours"] = fewshot_plan.estimate_hours(cost, GPU_RESNET50_IMAGES_PER_S,
-                                                fewshot_plan.forward_gmacs("resnet50", 224))
+cost = fewshot_plan.plan_table(fewshot.plan(load_profile("paper").section("fewshot"), s.seed), reference)
 s.save_table("fewshot_plan", cost)
 by_model = cost.groupby(["model", "resolution"], sort=False)[["gmacs_per_image", "tmacs", "cpu_hours",
                                                                "gpu_hours"]].agg(

@@ -54,13 +54,11 @@ if "google.colab" in sys.modules:  # in Colab, install the package (its dependen
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from IPython.display import Markdown, display
 
 import minerals.pipeline.session
-from minerals.data import open_release
-from minerals.size import SizeConfig
-from minerals.size.evaluate import TABLE_COLUMNS, error_by_size, failure_gallery, held_out_release, run_methods
+from minerals.size import SizeConfig, section
+from minerals.size.evaluate import error_by_size, failure_gallery
 
 s = minerals.pipeline.session.start("04_size", profile, data_root, device, seed, results_dir)
 display(Markdown(s.banner()))
@@ -73,7 +71,8 @@ cfg
 # Each method's run is recorded under `runs/size/`; a rerun reads the records and the saved predictions.
 
 # %%
-table, preds = run_methods(s.release.size_table(), cfg, s.store("size"), s.artifacts("size"), str(s.data_root))
+tables = section.run(s, cfg)
+table, preds = tables["size"], tables["predictions"]
 s.save_table("size", table)
 display(table.round(3))
 
@@ -137,14 +136,7 @@ s.save_figure("size_failures", fig)
 # placement, cards, stands) than the default one the estimator was developed on.
 
 # %%
-held = []
-for style in cfg.holdout_styles:
-    root = held_out_release(style, cfg.holdout_photos)
-    rows, _ = run_methods(open_release(root).size_table(), cfg, s.store("size"), s.artifacts("size"),
-                          f"synthetic:{style}:{root.name}")
-    held.append(rows.assign(style=style))
-holdout = pd.concat(held, ignore_index=True) if held else pd.DataFrame(columns=TABLE_COLUMNS + ["style"])
-holdout = holdout[["style"] + TABLE_COLUMNS]
+holdout = tables["size_holdout"]
 s.save_table("size_holdout", holdout)
 display(holdout.round(3))
 

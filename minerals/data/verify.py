@@ -79,6 +79,16 @@ def paper_comparison(counts: dict) -> pd.DataFrame:
     return df
 
 
+def subsets_table(release: Release, counts: dict | None = None) -> pd.DataFrame:
+    """Table `subsets`: `paper_comparison` with a `data` column (`synthetic` or `real`) after `subset`.
+
+    `counts`: `subset_counts(release)` when already computed.
+    """
+    table = paper_comparison(counts if counts is not None else subset_counts(release))
+    table.insert(1, "data", "synthetic" if release.report["synthetic"] else "real")
+    return table
+
+
 def _check_photo(path: str) -> tuple[str, str | None]:
     """(path, None) when the photo decodes, else (path, problem)."""
     if not os.path.exists(path):

@@ -10,17 +10,15 @@ depthwise-convolution networks reach a lower share of a device's peak than dense
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 
 import pandas as pd
 
+from minerals.data.verify import paper_subsets
+
 TRAIN_PASS_COST = 3  # a training step costs about three forward passes (forward + backward)
-
-
-def paper_subsets() -> pd.DataFrame:
-    """The paper's subset table: subset, classes, images, min_per_class, task, split, note."""
-    with resources.files("minerals").joinpath("resources/paper_subsets.csv").open(encoding="utf-8") as fp:
-        return pd.read_csv(fp)
+# Published ResNet-50 v1.5 training throughput on one A100 80GB with AMP (NVIDIA DeepLearningExamples),
+# images/s: not measured here; the GPU hours of table `fewshot_plan` are scaled from it by MACs.
+GPU_RESNET50_IMAGES_PER_S = 2700
 
 
 @lru_cache(maxsize=None)
@@ -70,3 +68,16 @@ def estimate_hours(cost: pd.DataFrame, reference_images_per_s: float, reference_
     `reference_gmacs` forward GMACs per image) by the ratio of MACs."""
     train_tmacs_per_s = reference_images_per_s * TRAIN_PASS_COST * reference_gmacs / 1e3
     return cost["tmacs"] / train_tmacs_per_s / 3600
+
+
+def plan_table(configs, reference: dict) -> pd.DataFrame:
+    """Table `fewshot_plan`: `grid_cost(configs)` with `cpu_hours` and `gpu_hours` columns.
+
+    CPU hours scale the training throughput measured in `reference` (a `fewshot` table row: `model`,
+    `resolution`, `train_images_per_s`) by MACs; GPU hours scale `GPU_RESNET50_IMAGES_PER_S`.
+    """
+    cost = grid_cost(configs)
+    reference_gmacs = forward_gmacs(reference["model"], int(reference["resolution"]))
+    cost["cpu_hours"] = estimate_hours(cost, reference["train_images_per_s"], reference_gmacs)
+    cost["gpu_hours"] = estimate_hours(cost, GPU_RESNET50_IMAGES_PER_S, forward_gmacs("resnet50", 224))
+    return cost
