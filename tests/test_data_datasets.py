@@ -8,8 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from data_fixture import make_release
-from minerals.data import (ClassificationDataset, ImageError, SegmentationDataset, SizeDataset, ZeroShotDataset,
-                           open_release)
+from minerals.data import ClassificationDataset, ImageError, ZeroShotDataset, open_release
 
 
 @pytest.fixture
@@ -42,14 +41,6 @@ def test_zero_shot_labels_over_all_species(release):
     ds = ZeroShotDataset(release, max_side=32)
     assert len(ds) == 18 and ds.classes == ["Calcite", "Fluorite", "Pyrite", "Quartz"]
     assert sorted(set(ds.labels.tolist())) == [0, 1, 2, 3] and max(ds[0][0].size) == 32
-
-
-def test_size_and_segmentation_items(release):
-    image, size_cm, path = SizeDataset(release)[0]
-    assert image.mode == "RGB" and size_cm == pytest.approx(2.0) and path.endswith(".JPG")
-    seg = SegmentationDataset(release)
-    image, mask, path = seg[0]
-    assert mask.shape == (image.height, image.width) and mask.dtype == bool and 0 < mask.mean() < 0.5
 
 
 def test_corrupt_photo_names_the_file_through_workers(release):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minerals.data import ClassificationDataset, SegmentationDataset, SizeDataset, ZeroShotDataset
+from minerals.data import ClassificationDataset, ZeroShotDataset, load_image, load_mask
 from minerals.data.verify import verify
 
 
@@ -27,10 +27,10 @@ def test_datasets_on_synthetic(tiny_release):
     assert max(train[0][0].size) == 64
     zs = ZeroShotDataset(tiny_release)
     assert len(zs) == len(tiny_release.full) and len(zs.classes) == tiny_release.full["en_name"].nunique()
-    image, size_cm, path = SizeDataset(tiny_release)[0]
-    assert size_cm > 0 and image.mode == "RGB"
-    seg = SegmentationDataset(tiny_release)
-    image, mask, _ = seg[0]
+    assert (tiny_release.size_table()["size_cm"] > 0).all()
+    image_path, mask_path = tiny_release.segmentation()[0]
+    image = load_image(image_path)
+    mask = load_mask(mask_path, (image.height, image.width))
     assert mask.shape == (image.height, image.width) and 0.02 < mask.mean() < 0.9
 
 

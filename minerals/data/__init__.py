@@ -1,17 +1,15 @@
 """The MineralImage5k data: the release on disk, image decoding, splits and PyTorch datasets.
 
-`open_release(root)` is the entry point; see CONTRIBUTING.md for the contract; `open_hf_mirror(folder)`
-reads the Hugging Face parquet mirror. The datasets and the mirror (which import torch) load on first
-use, so that `minerals data ...` starts quickly.
+`open_release(root)` is the entry point; see CONTRIBUTING.md for the contract. The datasets (which
+import torch) load on first use, so that `minerals data ...` starts quickly.
 """
 
 from minerals.data.images import ImageError, load_image, load_mask
 from minerals.data.layout import LayoutError, Release, open_release
 
-_DATASETS = ("ClassificationDataset", "ZeroShotDataset", "SizeDataset", "SegmentationDataset")
-_MIRRORS = ("open_hf_mirror", "HFMirror", "HFMirrorDataset")
+_DATASETS = ("ClassificationDataset", "ZeroShotDataset")
 
-__all__ = ["open_release", "Release", "LayoutError", "ImageError", "load_image", "load_mask", *_DATASETS, *_MIRRORS]
+__all__ = ["open_release", "Release", "LayoutError", "ImageError", "load_image", "load_mask", *_DATASETS]
 
 
 def __getattr__(name: str):
@@ -19,8 +17,4 @@ def __getattr__(name: str):
         from minerals.data import datasets
 
         return getattr(datasets, name)
-    if name in _MIRRORS:
-        from minerals.data import mirrors
-
-        return getattr(mirrors, name)
     raise AttributeError(f"module 'minerals.data' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""PyTorch datasets over a release: a classification subset and split, the zero-shot set, size, segmentation.
+"""PyTorch datasets over a release: a classification subset and split, and the zero-shot set.
 
 Items are PIL images when `transform` is None, else whatever `transform(image)` returns. `max_side`
 (px) decodes JPEGs in draft mode to about that size first, which makes small-resolution training
@@ -7,13 +7,12 @@ several times faster; leave it None for full-resolution photos.
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Callable
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from minerals.data.images import load_image, load_mask
+from minerals.data.images import load_image
 from minerals.data.layout import Release
 from minerals.data.splits import SPLITS
 
@@ -65,37 +64,3 @@ class ZeroShotDataset(_PhotoDataset):
         index = {c: i for i, c in enumerate(classes)}
         super().__init__(self.frame["path"].tolist(), self.frame["en_name"].map(index).to_numpy(), classes,
                          release.classes(None, lang="ru"), transform, max_side)
-
-
-class SizeDataset(Dataset):
-    """The size subset: `(image, size_cm, path)`; `frame` is `release.size_table()`."""
-
-    def __init__(self, release: Release, transform: Callable | None = None, max_side: int | None = None):
-        self.frame = release.size_table()
-        self.transform = transform
-        self.max_side = max_side
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    def __getitem__(self, i: int):
-        row = self.frame.iloc[i]
-        image = load_image(row["path"], self.max_side)
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, float(row["size_cm"]), row["path"]
-
-
-class SegmentationDataset(Dataset):
-    """The segmentation subset: `(image, mask, path)`, mask a bool `(H, W)` array matching the photo."""
-
-    def __init__(self, release: Release):
-        self.pairs: list[tuple[Path, Path]] = release.segmentation()
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, i: int):
-        img_path, mask_path = self.pairs[i]
-        image = load_image(img_path)
-        return image, load_mask(mask_path, (image.height, image.width)), str(img_path)
