@@ -1,4 +1,4 @@
-"""`minerals fewshot train|eval`: fine-tune a classifier on an n-class subset and evaluate it (Table 3)."""
+"""`minerals fewshot train|eval|grid`: fine-tune a classifier on an n-class subset and evaluate it (Table 3)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fewshot", help="few-shot classification: fine-tune and evaluate a classifier on an n-class subset",
         description="The paper's few-shot classification (Table 3): fine-tune an ImageNet classifier on the "
                     "10-, 36-, 98- or 360-class subset and report top-1/3/5/10 accuracy on its test split.")
-    groups = p.add_subparsers(dest="fewshot_command", metavar="{train,eval}", required=True)
+    groups = p.add_subparsers(dest="fewshot_command", metavar="{train,eval,grid}", required=True)
     t = groups.add_parser(
         "train", help="fine-tune one configuration (resumes an interrupted run, reuses a finished one)",
         description="Fine-tune a classifier (AdamW, warm-up + cosine, label smoothing, augmentations) and keep "
@@ -56,6 +56,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", help="folder for predictions.csv and confusion.csv (with --checkpoint; default: "
                                  "beside the checkpoint)")
     e.set_defaults(func=run_eval)
+    g = groups.add_parser(
+        "grid", help="run the profile's whole grid (or one shard of it); many workers may share one results folder",
+        description="Train and evaluate every configuration of the profile's [fewshot] grid (subsets x entries), "
+                    "as notebook 02 does. Workers sharing RESULTS (N shards, SLURM array tasks, or several "
+                    "unsharded workers on a shared filesystem) run each cell once: a worker claims a cell with a "
+                    "claim file beside its run record, skips cells finished or claimed by others, then waits "
+                    "for those; a dead worker's claim expires after --claim-timeout seconds without heartbeat "
+                    "and its cell is taken over. A rerun reuses every finished cell.",
+        epilog="examples:\n  minerals fewshot grid --profile smoke\n"
+               "  minerals fewshot grid --profile paper --data-root ~/mi5k --results /shared/results --shard 0/4\n"
+               "  # SLURM (sbatch --array=0-11): 0-based task ids\n"
+               "  minerals fewshot grid --profile paper --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_flags(g)
+    g.add_argument("--shard", help="I/N: run cells I, I+N, I+2N, ... only (I is 0-based: 0..N-1)")
+    g.add_argument("--claim-timeout", type=float, default=None,
+                   help="seconds without heartbeat after which another worker's claim is taken over "
+                        "(default: $MINERALS_CLAIM_TIMEOUT or 600)")
+    g.set_defaults(func=run_grid)
 
 
 def _session(args: argparse.Namespace):
@@ -125,4 +144,38 @@ def run_eval(args: argparse.Namespace) -> int:
     for note in result["notes"]:
         print(f"note: {note}")
     print(f"per-image predictions: {Path(session.root, result['predictions'])}")
+    return 0
+
+
+def run_grid(args: argparse.Namespace) -> int:
+    import os
+
+    from minerals.fewshot.section import plan, run_grid as grid, runnable
+    from minerals.results import ResultsError, Shard, check_writable, claim_timeout
+
+    try:
+        shard = Shard.parse(args.shard) if args.shard else Shard()
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    if args.claim_timeout is not None:
+        if args.claim_timeout <= 0:
+            raise CommandError(f"--claim-timeout {args.claim_timeout}: must be a positive number of seconds")
+        os.environ["MINERALS_CLAIM_TIMEOUT"] = str(args.claim_timeout)
+    session = _session(args)
+    try:
+        claim_timeout()
+        check_writable(session.root)
+        configs, missing = runnable(plan(session.profile.section("fewshot"), session.seed), session.release)
+        if missing:
+            print(f"skipped subsets {', '.join(map(str, missing))}: {session.data_root} has no minerals_<n>.csv "
+                  "for them")
+        mine = shard.select(configs)
+        print(f"shard {shard.index}/{shard.count}: {len(mine)} of {len(configs)} cells; results {session.root}")
+        for done, (cfg, row, how) in enumerate(grid(session, configs, shard), 1):
+            print(f"[{done}/{len(mine)}] subset {cfg.subset} {cfg.model} {cfg.resolution}px "
+                  f"{'pretrained' if cfg.pretrained else 'scratch'}: {how}; top-1 {row['top1']:.3f}", flush=True)
+    except ResultsError as exc:
+        raise CommandError(str(exc)) from exc
+    except _errors() as exc:
+        raise CommandError(str(exc)) from exc
     return 0

@@ -15,6 +15,7 @@ import hashlib
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import torch
@@ -23,7 +24,7 @@ from torch import nn
 from minerals.fewshot.config import PLAN_KEYS, FewShotConfig
 from minerals.fewshot.evaluate import KS, evaluate
 from minerals.fewshot.train import BEST, CheckpointError, decode_side, load_checkpoint, train
-from minerals.results import key_hash
+from minerals.results import Shard, key_hash, run_cells
 
 SECTION = "fewshot"
 TABLE_COLUMNS = ("subset", "model", "pretrained", "resolution", "epochs", "top1", "top3", "top5", "top10",
@@ -31,7 +32,7 @@ TABLE_COLUMNS = ("subset", "model", "pretrained", "resolution", "epochs", "top1"
                  "best_epoch", "best_val_top1", "train_images_per_s", "wall_s", "device", "seed", "notes")
 
 __all__ = ["FewShotConfig", "CheckpointError", "load_checkpoint", "plan", "run", "trained_model", "table",
-           "train_run", "eval_run", "checkpoint_path", "evaluate_checkpoint", "runnable", "torch_threads"]
+           "train_run", "eval_run", "eval_key", "run_grid", "checkpoint_path", "evaluate_checkpoint", "runnable", "torch_threads"]
 
 
 def plan(section: dict, seed: int = 0) -> list[FewShotConfig]:
@@ -117,13 +118,19 @@ def train_run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
     return store.run(key, compute, force=force)
 
 
+def eval_key(session, cfg: FewShotConfig, split: str = "test") -> dict:
+    """The run key of `cfg`'s evaluation on `split`: its record marks a grid cell finished."""
+    n_boot = int(session.profile.section(SECTION).get("n_boot", 1000))
+    return {"stage": "eval", "train": key_hash(_train_key(session, cfg)), "split": split, "n_boot": n_boot,
+            "ks": list(KS)}
+
+
 def eval_run(session, cfg: FewShotConfig, split: str = "test", echo: bool = True) -> dict:
     """Evaluate the trained `cfg` on `split` (training it first if needed); stored metrics on a rerun."""
     trained = train_run(session, cfg, echo=echo)
     section = session.profile.section(SECTION)
     n_boot = int(section.get("n_boot", 1000))
-    key = {"stage": "eval", "train": key_hash(_train_key(session, cfg)), "split": split, "n_boot": n_boot,
-           "ks": list(KS)}
+    key = eval_key(session, cfg, split)
 
     def compute() -> dict:
         model, info = load_checkpoint(session.root / trained["checkpoint"], session.device)
@@ -164,6 +171,21 @@ def run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
     row["wall_s"] = round(trained["train_wall_s"] + tested["eval_s"], 3)
     row["notes"] = "; ".join(tested["notes"])
     return row
+
+
+def run_grid(session, configs: list[FewShotConfig] | None = None, shard: Shard | None = None,
+             echo: bool = False) -> Iterator[tuple[FewShotConfig, dict, str]]:
+    """This worker's share of the grid (default: the profile's runnable `plan`), each cell run once
+    across every worker sharing `session.root` (`minerals.results.run_cells`).
+
+    Yields `(config, run() row, how)` as cells finish; `how` is `reused`, `ran` or `by another worker`.
+    """
+    if configs is None:
+        configs, _ = runnable(plan(session.profile.section(SECTION), session.seed), session.release)
+    store = session.store(SECTION)
+    for i, row, how in run_cells(store, configs, lambda cfg: eval_key(session, cfg),
+                                 lambda cfg: run(session, cfg, echo=echo), shard):
+        yield configs[i], row, how
 
 
 def table(rows: list[dict]) -> pd.DataFrame:
