@@ -26,7 +26,8 @@ from minerals.results import RunStore, atomic_write, key_hash
 
 SECTION = "segmentation"
 TABLE_COLUMNS = ("backbone", "method", "threshold", "miou", "mdice", "s_per_image", "miou_low", "miou_high",
-                 "mpixel_acc", "forwards_per_image", "n_images")
+                 "mpixel_acc", "forwards_per_image", "n_images", "mdice_low", "mdice_high", "mpixel_acc_low",
+                 "mpixel_acc_high")
 
 
 class SegmentationDataError(ValueError):
@@ -191,11 +192,14 @@ def score_cams(cams: np.ndarray, samples: Sequence[Sample], rules: Sequence[str]
 
 
 def summarise(per_image: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """The `segmentation` table: one row per backbone, method and threshold, with a bootstrap 95 % CI."""
+    """The `segmentation` table: one row per backbone, method and threshold, with bootstrap 95 % CIs over photos."""
     rows = []
     for (backbone, method, threshold), group in per_image.groupby(["backbone", "method", "threshold"], sort=False):
         low, high = bootstrap_ci(group["iou"].to_numpy(), n_boot=n_boot, seed=seed)
-        rows.append({"backbone": backbone, "method": method, "threshold": threshold,
+        intervals = {f"{name}_{end}": bound for score, name in (("dice", "mdice"), ("pixel_acc", "mpixel_acc"))
+                     for end, bound in zip(("low", "high"),
+                                           bootstrap_ci(group[score].to_numpy(), n_boot=n_boot, seed=seed))}
+        rows.append({**intervals, "backbone": backbone, "method": method, "threshold": threshold,
                      "miou": group["iou"].mean(), "mdice": group["dice"].mean(),
                      "s_per_image": group["cam_s_per_image"].iloc[0] + group["mask_s"].mean(),
                      "miou_low": low, "miou_high": high, "mpixel_acc": group["pixel_acc"].mean(),

@@ -31,7 +31,9 @@ HELD_OUT_STYLES = {
 }
 
 TABLE_COLUMNS = ["method", "n", "coverage", "mae_cm", "rmse_cm", "r2", "mape", "bias_cm",
-                 "mae_cm_low", "mae_cm_high", "mape_low", "mape_high", "coverage_low", "coverage_high"]
+                 "mae_cm_low", "mae_cm_high", "mape_low", "mape_high", "coverage_low", "coverage_high",
+                 "rmse_cm_low", "rmse_cm_high", "r2_low", "r2_high", "bias_cm_low", "bias_cm_high"]
+ERROR_STATISTICS = ("mae_cm", "rmse_cm", "r2", "mape", "bias_cm")
 
 
 def size_photos(size_table: pd.DataFrame, limit: int = 0) -> list[Photo]:
@@ -58,14 +60,13 @@ def summarise(preds: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict:
     has = np.isfinite(pred)
     pairs = np.stack([pred[has], true[has]], axis=1)
     errors = size_errors(pairs[:, 0], pairs[:, 1])
-    mae_ci = bootstrap_ci(pairs, lambda p: np.abs(p[:, 0] - p[:, 1]).mean(), n_boot=n_boot, seed=seed)
-    mape_ci = bootstrap_ci(pairs, lambda p: (np.abs(p[:, 0] - p[:, 1]) / np.abs(p[:, 1])).mean(), n_boot=n_boot,
-                           seed=seed)
     cov_ci = bootstrap_ci(has.astype(float), np.mean, n_boot=n_boot, seed=seed)
     row = {"method": str(preds["method"].iloc[0]) if len(preds) else "", "n": int(len(preds)),
-           "coverage": coverage(pred), **{k: errors[k] for k in ("mae_cm", "rmse_cm", "r2", "mape", "bias_cm")},
-           "mae_cm_low": mae_ci[0], "mae_cm_high": mae_ci[1], "mape_low": mape_ci[0], "mape_high": mape_ci[1],
+           "coverage": coverage(pred), **{k: errors[k] for k in ERROR_STATISTICS},
            "coverage_low": cov_ci[0], "coverage_high": cov_ci[1]}
+    for name in ERROR_STATISTICS:  # a 95 % bootstrap interval of every error statistic over the accepted photos
+        low, high = bootstrap_ci(pairs, lambda p, k=name: size_errors(p[:, 0], p[:, 1])[k], n_boot=n_boot, seed=seed)
+        row[f"{name}_low"], row[f"{name}_high"] = low, high
     return {k: row[k] for k in TABLE_COLUMNS}
 
 

@@ -275,7 +275,7 @@ def linear_probe(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np
                  test: tuple[np.ndarray, np.ndarray], n_classes: int, k: int, seed: int = 0,
                  c_grid: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0)) -> dict:
     """Logistic-regression probe on k training photos per class; the inverse L2 strength C is chosen by
-    val top-1 (the CLIP linear-probe protocol). Returns test `top1`, `top5`, the chosen `C`, `n_train`."""
+    val top-1 (the CLIP linear-probe protocol). Returns test `top1`, `top5`, the chosen `C`, `n_train`, `n_test`."""
     from sklearn.linear_model import LogisticRegression
 
     idx = k_shot(train[1], k, seed)
@@ -290,7 +290,7 @@ def linear_probe(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np
         if best is None or val_top1 > best[0]:
             best = (val_top1, c, model)
     acc = metrics.topk_accuracy(_full_scores(best[2], test[0], n_classes), test[1], (1, 5))
-    return {**acc, "C": best[1], "val_top1": best[0], "n_train": int(len(idx))}
+    return {**acc, "C": best[1], "val_top1": best[0], "n_train": int(len(idx)), "n_test": int(len(test[1]))}
 
 
 # --- the section's grid -------------------------------------------------------------------------
@@ -472,7 +472,8 @@ def run(release, cfg: ZeroShotConfig, store: RunStore, artifacts: str | os.PathL
                     m = store.run(key, lambda: _template_record(section, spec, subset, template))
                     rows["zeroshot_templates"].append({"subset": str(subset), **ident, "template_set": cfg.ablation,
                                                        "template": template, "top1": m["top1"], "top5": m["top5"],
-                                                       "balanced_acc": m["balanced_acc"]})
+                                                       "balanced_acc": m["balanced_acc"],
+                                                       "n_images": m["n_images"]})
             if subset in cfg.probe_subsets and subset != "full":
                 for k in cfg.probe_k:
                     key = {"kind": "probe", **spec.key(), "subset": str(subset), "data": data_key, "k": k,
@@ -480,7 +481,7 @@ def run(release, cfg: ZeroShotConfig, store: RunStore, artifacts: str | os.PathL
                     m = store.run(key, lambda: _probe_record(section, spec, subset, k))
                     rows["clip_probe"].append({"subset": str(subset), **ident, "k": "all" if k == 0 else str(k),
                                                "top1": m["top1"], "top5": m["top5"], "C": m["C"],
-                                               "n_train": m["n_train"]})
+                                               "n_train": m["n_train"], "n_test": m["n_test"]})
     return {name: pd.DataFrame(r) for name, r in rows.items()}
 
 
