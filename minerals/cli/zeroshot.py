@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from minerals.cli import CommandError, add_run_flags
 from minerals.profiles import ProfileError
@@ -77,7 +76,6 @@ def run_grid(args: argparse.Namespace) -> int:
     from minerals.zeroshot import section as zeroshot
     from minerals.models.clip import ClipError
     from minerals.data import ImageError, LayoutError
-    from minerals.results import atomic_write
 
     try:
         s = minerals.pipeline.session.open_session("cli:zeroshot", args.profile, args.data_root, args.device, args.seed,
@@ -96,8 +94,7 @@ def run_grid(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     for name, df in tables.items():
         if name != "examples":
-            with atomic_write(s.root / "tables" / f"{name}.csv") as tmp:
-                df.to_csv(tmp, index=False)
+            s.save_table(name, df)
     print(tables["zeroshot"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"tables written to {s.root / 'tables'}")
     return 0

@@ -70,6 +70,21 @@ def decode_image(fp: BinaryIO | bytes, name: str, max_side: int | None = None) -
     return img
 
 
+def shrink(rgb: np.ndarray, side: int, interpolation: int | None = None) -> tuple[np.ndarray, float]:
+    """`(H, W[, C])` array resized so that its longer side is at most `side` px, and the scale (<= 1).
+
+    Never enlarges (scale 1 returns `rgb` itself); area averaging by default (cv2 `INTER_AREA`).
+    """
+    h, w = rgb.shape[:2]
+    scale = min(1.0, side / max(h, w))
+    if scale >= 1.0:
+        return rgb, 1.0
+    import cv2
+
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if interpolation is None else interpolation), scale
+
+
 def _draft_request(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     """The draft size whose longest side is `max_side`: libjpeg keeps both sides at least this large."""
     w, h = size

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from minerals.zeroshot.scoring import read_classes, softmax, temperature
+from minerals.zeroshot.scoring import softmax, temperature
 
 RANDOM_WEIGHTS_WARNING = ("{name} has random weights (no checkpoint): its predictions and CAMs are not meaningful; "
                           "they only show that every step runs")

@@ -38,18 +38,19 @@ from tqdm.auto import tqdm
 from minerals.cam.methods import METHODS as CAM_METHODS
 from minerals.cam.methods import CamExtractor, to_batch
 from minerals.cam.mask import MaskRule, cam_to_mask, resize_cam
+from minerals.data.images import shrink
 from minerals.identify.classifiers import (
     Classifier,
     IdentifyError,
     fewshot_classifier,
     load_fewshot,
     load_zeroshot,
-    read_classes,
     zeroshot_classifier,
 )
 from minerals.metrics import topk_predictions
 from minerals.profiles import section_values
 from minerals.results import atomic_write
+from minerals.zeroshot.scoring import read_classes
 
 __all__ = ["IdentifyConfig", "IdentifyError", "Identifier", "Identification", "Classifier",
            "fewshot_classifier", "load_fewshot", "zeroshot_classifier", "load_zeroshot", "read_classes",
@@ -264,10 +265,8 @@ def _cam_mask(cam: np.ndarray, rgb: np.ndarray, rule: str) -> np.ndarray:
     A CAM is a few feature-map cells upsampled, so working at full resolution (10x slower) adds nothing.
     """
     h, w = rgb.shape[:2]
-    s = min(1.0, MASK_SIDE / max(h, w))
-    small = (max(1, round(h * s)), max(1, round(w * s)))
-    image = cv2.resize(rgb, small[::-1], interpolation=cv2.INTER_AREA) if s < 1 else rgb
-    mask = cam_to_mask(cam, rule, shape=small, image=image)
+    image, _ = shrink(rgb, MASK_SIDE)
+    mask = cam_to_mask(cam, rule, shape=image.shape[:2], image=image)
     return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import textwrap
 from typing import Sequence
 
-import cv2
 import numpy as np
 from matplotlib.figure import Figure
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
+from minerals.data.images import shrink
 from minerals.size.overlay import draw_overlay
 
 PANEL_IN = 3.2  # inches per panel
@@ -83,11 +83,7 @@ def _draw_row(axes, item) -> None:
 
 def _thumb(image: np.ndarray) -> np.ndarray:
     """`image` downscaled (area averaging) so that its longer side is at most `PANEL_PX`."""
-    h, w = image.shape[:2]
-    scale = PANEL_PX / max(h, w)
-    if scale >= 1:
-        return image
-    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return shrink(image, PANEL_PX)[0]
 
 
 def _name(path: str) -> str:

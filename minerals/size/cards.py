@@ -14,6 +14,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from minerals.data.images import shrink
 from minerals.size.backdrop import Backdrop, fit_backdrop
 
 WORK_SIDE = 512
@@ -31,14 +32,6 @@ class Card:
     text_fraction: float
 
 
-def _downscale(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
-    h, w = rgb.shape[:2]
-    s = min(1.0, side / max(h, w))
-    if s < 1.0:
-        rgb = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    return rgb, s
-
-
 def text_strokes(gray: np.ndarray) -> np.ndarray:
     """`(H, W)` bool: thin dark strokes (text, printed lines) on a lighter surface (black-hat transform)."""
     k = max(3, round(min(gray.shape) / 60)) | 1
@@ -48,7 +41,7 @@ def text_strokes(gray: np.ndarray) -> np.ndarray:
 
 def find_cards(rgb: np.ndarray, backdrop: Backdrop | None = None) -> list[Card]:
     """Label cards in a photo, largest first; `backdrop`: the photo's fitted backdrop (fitted here when None)."""
-    small, s = _downscale(rgb, WORK_SIDE)
+    small, s = shrink(rgb, WORK_SIDE)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
     L = lab[..., 0]
     chroma = np.hypot(lab[..., 1].astype(np.int16) - 128, lab[..., 2].astype(np.int16) - 128)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from minerals.data.images import shrink
 from minerals.size import cube as cubes
 from minerals.size import scalebar
 from minerals.size.backdrop import clean, fit_backdrop, foreground
@@ -35,9 +36,7 @@ CUT_RUN = 0.02  # a specimen touching the frame along this share of a side is cu
 
 def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     """Estimate the specimen's longest extent in a photo; pixel quantities in `rgb`'s pixels."""
-    H, W = rgb.shape[:2]
-    s = min(1.0, cfg.work_side / max(H, W))
-    small = cv2.resize(rgb, (round(W * s), round(H * s)), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+    small, s = shrink(rgb, cfg.work_side)
     h, w = small.shape[:2]
     lab_small = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
     lab = lab_small if s == 1 else cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
