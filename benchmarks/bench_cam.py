@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from minerals.cam.methods import METHODS, PERTURBATION, CamExtractor, ForwardCounter
-from minerals.models.registry import Backbone
+from minerals.models.registry import LoadedModel
 from minerals.cam.section import Sample, SegmentationConfig, evaluate
 from minerals.models.classifiers import create_classifier
 from minerals.results import RunStore
@@ -75,7 +75,7 @@ def sweep_passes(model, device) -> tuple[int, int, int]:
         truth[20 + i:70, 30:100 - i] = True
         image[truth] = [200, 60, 40]
         samples.append(Sample(f"photo{i}", image, truth))
-    backbone = Backbone("imagenet:tf_efficientnet_lite0", model, 224, (0.5,) * 3, (0.5,) * 3, {"spec": "bench"})
+    backbone = LoadedModel("imagenet:tf_efficientnet_lite0", model, 224, (0.5,) * 3, (0.5,) * 3, {"spec": "bench"})
     runs = [("a", ("otsu",)), ("b", ("otsu", "pct50", "pct80", "frac0.15", "otsu+lcc+fill", "otsu+grabcut")),
             ("b", ("otsu", "pct90", "frac0.3"))]
     counts = []

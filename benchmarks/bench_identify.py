@@ -72,7 +72,7 @@ def stages(classifier, photos: list[Path], cfg: IdentifyConfig, repeats: int, ou
         with CamExtractor(classifier.model, cfg.cam_method, batch_size=cfg.batch_size) as cam:
             for b in batches:
                 probs = classifier.probabilities(b)
-                cam(to_batch(b, classifier.cam_resolution, classifier.mean, classifier.std),
+                cam(to_batch(b, classifier.resolution, classifier.mean, classifier.std),
                     targets=[int(np.argmax(p)) for p in probs])
 
     identifier = Identifier(classifier, cfg)

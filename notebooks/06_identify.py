@@ -129,7 +129,7 @@ if scored.any():
     lines.append(f"- Size estimated on {int(ok['size_cm'].notna().sum())} of {len(ok)} photos; mean absolute error "
                  f"{ok.loc[scored, 'size_error_cm'].abs().mean():.2f} cm on the {int(scored.sum())} with a known "
                  "size; the size page measures it on every photo.")
-lines.append(f"- The classifier sees {classifier.cam_resolution}-px inputs, so its Grad-CAM is the last feature map "
+lines.append(f"- The classifier sees {classifier.resolution}-px inputs, so its Grad-CAM is the last feature map "
              "of that input (a few cells at small inputs) upsampled to the photo: a coarse region, not an outline. "
              "The specimen mask comes from the size estimator's segmentation when it found the specimen, from the "
              "thresholded CAM otherwise (`mask_source`).")

@@ -14,7 +14,7 @@ from minerals.cam.methods import (METHODS, CamError, CamExtractor, ForwardCounte
 from minerals.cam.section import (SegmentationConfig, SegmentationDataError, evaluate, load_samples, score_cams,
                                   summarise)
 from minerals.models.clip import PromptHead
-from minerals.models.registry import Backbone
+from minerals.models.registry import LoadedModel
 from minerals.cam.mask import MaskRule, cam_to_mask, largest_component
 from minerals.metrics import mask_scores
 from minerals.results import RunStore
@@ -330,7 +330,7 @@ def test_bad_pairs_name_the_file(tmp_path):
 def test_sweep_reuses_cams_and_resumes(tmp_path):
     """Adding thresholds adds no model pass; a rerun with more thresholds runs the model zero times."""
     samples = load_samples(_write_pairs(tmp_path / "segm"))
-    backbone = Backbone("test:red", RedDetector().eval(), 64, (0, 0, 0), (1, 1, 1), {"spec": "test:red"})
+    backbone = LoadedModel("test:red", RedDetector().eval(), 64, (0, 0, 0), (1, 1, 1), {"spec": "test:red"})
     cfg = SegmentationConfig(methods=("gradcam", "eigencam"), thresholds=("otsu",), n_boot=50)
     counts = []
     for rules, store in [(("otsu",), "a"), (("otsu", "pct50", "frac0.15", "otsu+grabcut+lcc"), "b"),
@@ -383,7 +383,7 @@ def test_segment_command_writes_masks_and_overlays(tmp_path, monkeypatch, capsys
     from minerals.cli import main
 
     pairs = _write_pairs(tmp_path / "segm", n=2)
-    red = Backbone("test:red", RedDetector().eval(), 64, (0, 0, 0), (1, 1, 1))
+    red = LoadedModel("test:red", RedDetector().eval(), 64, (0, 0, 0), (1, 1, 1))
     monkeypatch.setattr(minerals.models.registry, "load_backbone", lambda spec, **kw: red)
     code = main(["segment", str(pairs[0][0]), str(pairs[1][0]), "--out", str(tmp_path / "out"),
                  "--layer", "features.1", "--threshold", "otsu+lcc"])

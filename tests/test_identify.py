@@ -288,7 +288,7 @@ def test_zeroshot_classify_and_identify_give_the_same_probabilities(tmp_path, ca
     assert main(["zeroshot", "classify", str(path), "--model", "minerals-tiny", "--classes", str(classes),
                  "--top", "3", "--json"]) == 0
     classify = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")][0]["top"]
-    assert main(["identify", str(path), "--clip", "minerals-tiny", "--classes", str(classes), "--top", "3",
+    assert main(["identify", str(path), "--model", "clip:minerals-tiny", "--classes", str(classes), "--top", "3",
                  "--json", "--out", str(tmp_path / "out")]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     identify = [{"class": r["species"], "prob": r["score"]} for r in lines[0]["top"]]

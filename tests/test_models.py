@@ -101,3 +101,22 @@ def test_transforms_give_square_normalised_tensors():
     assert x.shape == (3, 48, 48) and torch.allclose(x, torch.ones_like(x))  # white -> (1 - 0.5) / 0.5
     torch.manual_seed(0)
     assert pre.train_transform()(image).shape == (3, 48, 48)
+
+
+def test_one_spec_vocabulary():
+    from minerals.models.registry import Spec, clip_spec, parse_spec
+
+    assert parse_spec("timm:resnet50.a1_in1k") == Spec("timm", "resnet50.a1_in1k")
+    assert parse_spec("torchvision:resnet50").classifier_name == "torchvision/resnet50"
+    assert parse_spec("imagenet:torchvision/resnet50") == Spec("torchvision", "resnet50")
+    assert parse_spec("imagenet:tf_efficientnet_lite0") == Spec("timm", "tf_efficientnet_lite0")
+    assert parse_spec("effnet-lite0").classifier_name == "tf_efficientnet_lite0"
+    assert parse_spec("clip:ViT-B-32@openai") == Spec("clip", "ViT-B-32", tag="openai")
+    assert parse_spec("clip:ViT-B-32@/w/vit.pt") == Spec("clip", "ViT-B-32", checkpoint="/w/vit.pt")
+    assert parse_spec("clip:minerals-tiny") == Spec("clip", "minerals-tiny")
+    assert parse_spec("checkpoint:/runs/best.pt") == Spec("checkpoint", "/runs/best.pt")
+    assert clip_spec("ViT-B-32", "openai") == "clip:ViT-B-32@openai"
+    for bad in ("resnet50", "keras:resnet", "clip:", "effnet-lite0:x"):
+        with pytest.raises(ModelError, match="unknown model spec"):
+            parse_spec(bad)
+

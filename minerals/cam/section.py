@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from minerals.cam.methods import METHODS, PERTURBATION, CamError, ForwardCounter, compute_cams, find_target_layer
-from minerals.models.registry import DEFAULT_PROMPTS, Backbone
+from minerals.models.registry import DEFAULT_PROMPTS, LoadedModel
 from minerals.cam.mask import MaskRule, cam_to_mask
 from minerals.metrics import bootstrap_ci, mask_scores
 from minerals.profiles import section_values
@@ -81,7 +81,7 @@ class SegmentationConfig:
             options.update(perturbation_batch=self.perturbation_batch, ablation_ratio=self.ablation_ratio)
         return options
 
-    def resolution_for(self, backbone: Backbone) -> int | tuple[int, int]:
+    def resolution_for(self, backbone: LoadedModel) -> int | tuple[int, int]:
         """The CAM input size of `backbone` under this config."""
         if self.resolution and find_target_layer(backbone.model).layout == "nchw":
             return self.resolution
@@ -139,7 +139,7 @@ def samples_digest(samples: Sequence[Sample]) -> str:
                      for s in samples])
 
 
-def cam_run(backbone: Backbone, method: str, samples: Sequence[Sample], cfg: SegmentationConfig,
+def cam_run(backbone: LoadedModel, method: str, samples: Sequence[Sample], cfg: SegmentationConfig,
             store: RunStore, cache: Path, device: str = "cpu") -> tuple[dict, Path]:
     """`(metrics, cams file)` of one backbone and method, computed only when no record exists.
 
@@ -242,7 +242,7 @@ class SegmentationResult:
         return out
 
 
-def evaluate(samples: Sequence[Sample], backbones: Sequence[Backbone], cfg: SegmentationConfig, store: RunStore,
+def evaluate(samples: Sequence[Sample], backbones: Sequence[LoadedModel], cfg: SegmentationConfig, store: RunStore,
              cache: str | Path, device: str = "cpu", seed: int = 0) -> SegmentationResult:
     """Every backbone x method x rule of `cfg` on `samples` (capped by `cfg.max_images`)."""
     samples = list(samples)[:cfg.max_images or None]

@@ -10,12 +10,12 @@ import numpy as np
 from PIL import Image
 
 from minerals.cam.methods import compute_cams
-from minerals.models.registry import Backbone
+from minerals.models.registry import LoadedModel
 from minerals.cam.mask import MaskRule, cam_to_mask, overlay
 from minerals.results import atomic_write
 
 
-def segment_files(paths: Sequence[str | os.PathLike], backbone: Backbone, out: str | os.PathLike,
+def segment_files(paths: Sequence[str | os.PathLike], backbone: LoadedModel, out: str | os.PathLike,
                   method: str = "gradcam", rule: str = "otsu", device: str = "cpu", max_side: int = 1024,
                   batch_size: int = 16, layer: str | None = None) -> list[dict]:
     """Write `<stem>_mask.png` (0/255) and `<stem>_overlay.png` under `out` for each photo.

@@ -24,8 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "files.", 100),
         epilog="examples:\n"
                "  minerals identify photo.jpg --classifier results/smoke/artifacts/fewshot/<run>/best.pt\n"
-               "  minerals identify photos/ --clip ViT-B-32 --checkpoint vit_b32.pt --pretrained openai \\\n"
-               "      --classes species.txt --top 5 --json --out reports/\n"
+               "  minerals identify photos/ --model clip:ViT-B-32@openai --classes species.txt --top 5 --json \\\n"
+               "      --out reports/   # = --clip ViT-B-32 --pretrained openai (older spelling)\n"
+               "  minerals identify photos/ --model clip:ViT-B-32@vit_b32.pt --classes species.txt\n"
                "  minerals identify photo.jpg --clip minerals-tiny --classes species.txt   # random weights: "
                "a smoke test\n\n"
                "--json prints one JSON object per photo (JSON lines): path, status, error, classifier, warning,\n"
@@ -35,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="image files or folders of images")
     model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", metavar="SPEC",
+                       help="the classifier as a model spec (minerals.models.registry): clip:MODEL@TAG, "
+                            "clip:MODEL@/path/weights.pt (zero-shot over --classes) or checkpoint:/path/best.pt")
     model.add_argument("--classifier", metavar="CHECKPOINT",
                        help="a few-shot checkpoint (best.pt) from `minerals fewshot train`; it carries its classes")
     model.add_argument("--clip", metavar="MODEL",
@@ -93,6 +97,8 @@ def _load(args: argparse.Namespace, cfg):
     from minerals.cache import cache_dir
 
     try:
+        if args.model:
+            args = _from_spec(args)
         if args.classifier:
             if args.classes or args.checkpoint or args.pretrained:
                 raise CommandError("--classes, --checkpoint and --pretrained go with --clip; a few-shot checkpoint "
@@ -104,6 +110,22 @@ def _load(args: argparse.Namespace, cfg):
                              args.device, cache_dir=cache_dir() / "clip_text")
     except (IdentifyError, ClipError, ModelError, PromptError) as exc:
         raise CommandError(str(exc)) from exc
+
+
+def _from_spec(args: argparse.Namespace) -> argparse.Namespace:
+    """`--model SPEC` as the older flags: checkpoint:P -> --classifier P, clip:M@T -> --clip M --pretrained T."""
+    from minerals.models.registry import parse_spec
+
+    spec = parse_spec(args.model)
+    if spec.kind not in ("clip", "checkpoint"):
+        raise CommandError(f"--model {args.model}: identify needs species classes, so clip:MODEL@TAG (with --classes) "
+                           "or checkpoint:PATH (a few-shot best.pt); ImageNet classifiers have none")
+    if args.checkpoint or args.pretrained:
+        raise CommandError("--checkpoint and --pretrained are part of --model (clip:MODEL@TAG or clip:MODEL@FILE)")
+    if spec.kind == "checkpoint":
+        return argparse.Namespace(**{**vars(args), "classifier": spec.name})
+    return argparse.Namespace(**{**vars(args), "clip": spec.name, "pretrained": spec.tag,
+                                 "checkpoint": spec.checkpoint})
 
 
 def summary(record: dict) -> str:

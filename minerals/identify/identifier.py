@@ -40,7 +40,6 @@ from minerals.cam.methods import CamExtractor, to_batch
 from minerals.cam.mask import MaskRule, cam_to_mask, resize_cam
 from minerals.data.images import shrink
 from minerals.identify.classifiers import (
-    Classifier,
     IdentifyError,
     fewshot_classifier,
     load_fewshot,
@@ -48,11 +47,12 @@ from minerals.identify.classifiers import (
     zeroshot_classifier,
 )
 from minerals.metrics import topk_predictions
+from minerals.models.registry import LoadedModel
 from minerals.profiles import section_values
 from minerals.results import atomic_write
 from minerals.zeroshot.scoring import read_classes
 
-__all__ = ["IdentifyConfig", "IdentifyError", "Identifier", "Identification", "Classifier",
+__all__ = ["IdentifyConfig", "IdentifyError", "Identifier", "Identification", "LoadedModel",
            "fewshot_classifier", "load_fewshot", "zeroshot_classifier", "load_zeroshot", "read_classes",
            "measure_photo", "size_record", "write_mask", "write_report", "write_records", "demo_photos",
            "summary_table"]
@@ -151,7 +151,7 @@ class Identifier:
     `minerals.size`; tests pass a fake.
     """
 
-    def __init__(self, classifier: Classifier, cfg: IdentifyConfig | None = None, measure: Callable | None = None):
+    def __init__(self, classifier: LoadedModel, cfg: IdentifyConfig | None = None, measure: Callable | None = None):
         self.classifier = classifier
         self.cfg = cfg or IdentifyConfig()
         self.measure = measure or measure_photo
@@ -198,7 +198,7 @@ class Identifier:
             images = [Image.fromarray(p.rgb) for p in good]
             probs = self.classifier.probabilities(images)
             top = topk_predictions(probs, self.cfg.top_k)
-            tensor = to_batch(images, self.classifier.cam_resolution, self.classifier.mean, self.classifier.std)
+            tensor = to_batch(images, self.classifier.resolution, self.classifier.mean, self.classifier.std)
             maps = cam(tensor.to(self.classifier.device), targets=[int(t[0]) for t in top])
             for p, prob, ranks, cam_map in zip(good, probs, top, maps):
                 try:

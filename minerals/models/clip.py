@@ -54,6 +54,12 @@ class ClipBundle:
     fingerprint: str = ""  # content hash of the checkpoint file, "" for tags and random weights
 
     @property
+    def input_size(self) -> tuple[int, int]:
+        """`(H, W)` px of the image tower's input (the preprocessing config's `size`)."""
+        size = self.preprocess_cfg.get("size", 224)
+        return (int(size), int(size)) if isinstance(size, (int, float)) else (int(size[0]), int(size[1]))
+
+    @property
     def random_weights(self) -> bool:
         return self.tag == "random"
 

@@ -396,8 +396,7 @@ def subset_data(release, subset, max_side: int | None, seed: int = 0) -> SubsetD
 
 
 def _input_side(bundle: ClipBundle) -> int:
-    size = bundle.preprocess_cfg.get("size", 224)
-    return int(max(size) if isinstance(size, (list, tuple)) else size)
+    return max(bundle.input_size)
 
 
 class _Section:
