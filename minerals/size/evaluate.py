@@ -83,8 +83,9 @@ def run_methods(size_table: pd.DataFrame, cfg: SizeConfig, store, artifacts, dat
                 progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate every method of `cfg` once, resuming through `store` (a `RunStore`).
 
-    Predictions go to `artifacts/<run hash>.csv`; `data_id` names the photos (e.g. the data root) in the
-    run key. Returns `(table, predictions)`: one `size` table row per method, and all predictions.
+    Predictions go to `artifacts/<run hash>.csv`; `data_id` identifies the photos in the run key
+    (`minerals.size.section.data_key`: a fingerprint, the same wherever the data lie). Returns
+    `(table, predictions)`: one `size` table row per method, and all predictions.
     """
     from dataclasses import asdict
 

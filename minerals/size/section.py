@@ -5,24 +5,31 @@ from __future__ import annotations
 import pandas as pd
 
 from minerals.data import open_release
+from minerals.data.fingerprint import frame_fingerprint
 from minerals.size.evaluate import TABLE_COLUMNS, held_out_release, run_methods
 from minerals.size.result import SizeConfig
 
 SECTION = "size"
 
 
+def data_key(release) -> str:
+    """The size photos and their measured sizes (`minerals.data.fingerprint`)."""
+    sizes = release.size_table()
+    return frame_fingerprint(release, sizes, ("size_cm",))
+
+
 def run(session, cfg: SizeConfig) -> dict[str, pd.DataFrame]:
     """Tables `size` (the release's size subset, one row per method), `size_holdout` (the same on each
     held-out synthetic style of `cfg.holdout_styles`) and `predictions` (every photo of `size`).
 
-    Resumes through `session.store("size")`; the data enter the run keys through `data_id`.
+    Resumes through `session.store("size")`; the data enter the run keys as `data_key`.
     """
     store, artifacts = session.store(SECTION), session.artifacts(SECTION)
-    table, preds = run_methods(session.release.size_table(), cfg, store, artifacts, str(session.data_root))
+    table, preds = run_methods(session.release.size_table(), cfg, store, artifacts, data_key(session.release))
     held = []
     for style in cfg.holdout_styles:
-        root = held_out_release(style, cfg.holdout_photos)
-        rows, _ = run_methods(open_release(root).size_table(), cfg, store, artifacts, f"synthetic:{style}:{root.name}")
+        release = open_release(held_out_release(style, cfg.holdout_photos))
+        rows, _ = run_methods(release.size_table(), cfg, store, artifacts, data_key(release))
         held.append(rows.assign(style=style))
     holdout = pd.concat(held, ignore_index=True) if held else pd.DataFrame(columns=TABLE_COLUMNS + ["style"])
     return {"size": table, "size_holdout": holdout[["style"] + TABLE_COLUMNS], "predictions": preds}

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from minerals import metrics
+from minerals.data.fingerprint import fingerprint as data_fingerprint
 from minerals.models.clip import ClipBundle, fingerprint, load_clip
 from minerals.profiles import section_values
 from minerals.results import RunStore, atomic_write, key_hash
@@ -361,6 +362,7 @@ class SubsetData:
     split: np.ndarray
     classes: list[str]
     ru_classes: list[str]
+    root: Path
     descriptions: dict[int, list[str]] = field(default_factory=dict)
 
     def class_names(self, lang: str) -> list[str]:
@@ -373,8 +375,8 @@ class SubsetData:
         return self.ru_classes
 
     def identity(self) -> str:
-        text = "\n".join(f"{p}|{y}|{s}" for p, y, s in zip(self.paths, self.labels, self.split))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """The photos, labels and splits (`minerals.data.fingerprint`: the same wherever the release lies)."""
+        return data_fingerprint(self.root, self.paths, [self.labels.tolist(), self.split.tolist()])
 
 
 def subset_data(release, subset, max_side: int | None, seed: int = 0) -> SubsetData:
@@ -391,7 +393,7 @@ def subset_data(release, subset, max_side: int | None, seed: int = 0) -> SubsetD
     labels = np.asarray(new_label)[ds.labels]
     ru = prompts.russian_names(list(ds.classes), list(ds.ru_classes), classes, new_label)
     train = ds.frame[split == "train"].assign(label=labels[split == "train"])
-    return SubsetData(str(subset), ds, list(ds.paths), labels, split, classes, ru,
+    return SubsetData(str(subset), ds, list(ds.paths), labels, split, classes, ru, Path(release.root),
                       prompts.class_descriptions(train) if len(train) else {})
 
 
