@@ -5,7 +5,8 @@ kernels, oneDNN's JIT convolutions, MKL's BLAS), so one commit gives different b
 machine than on an AVX2 one. A profile that promises bit-exact tables declares the kernel class it is
 referenced on (`cpu_isa = "avx2"` beside `threads`), and every process that computes its numbers calls
 `pin_cpu(profile)` before torch loads: the environment variables below are read once, at load time.
-A process cannot change its kernels after torch has loaded; `pin_cpu` then says so, and the run
+A process cannot change its kernels once torch has chosen them (at its first dispatch, soon after
+import); `pin_cpu` then says so, and the run
 record shows which class was really in effect (`machine_class`), so `minerals check` can tell an
 exact comparison from a statistical one.
 
@@ -99,7 +100,7 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if threads:
+    if threads and pin_enabled():  # with the pin off, torch keeps OMP_NUM_THREADS (or its own default)
         torch.set_num_threads(int(threads))
 
 

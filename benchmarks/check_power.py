@@ -1,0 +1,128 @@
+"""How often `minerals check` raises a false alarm, and how often it catches a real change.
+
+False alarms: the smoke sections that train (few-shot, then segmentation from its checkpoint) run under
+several CPU kernel classes and thread counts with the pin switched off (`MINERALS_CPU_PIN=off`), and
+each run is checked in auto mode against the committed smoke reference. The tables of the sections
+that were not rerun are copies of the reference (they do not depend on training). A run whose check
+fails is a false alarm: nothing in the code changed.
+
+Detection: defects of 0.01, 0.02, 0.05 and 0.10 are planted, one at a time, in headline numbers of a
+copy of the reference (every few-shot top-1, every segmentation mIoU, the improved size MAPE) and
+checked in statistical mode (the mode another machine gets) and in exact mode; the detection rate per
+size is the share of planted defects that fail the check. Target (issue 12): no false alarm across
+kernel classes; every planted 0.05 detected.
+
+    .venv/bin/python benchmarks/check_power.py [--classes avx2 avx512 default] [--threads 1 2] [--results DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from minerals import check
+from minerals.runtime import ISA_ENV
+
+TRAINING_NOTEBOOKS = ("02_few_shot", "05_segmentation")
+RETRAINED_TABLES = ("fewshot", "segmentation")
+# The machine's own kernels: what ATen picks by itself (AVX-512 where the CPU has it).
+CLASS_ENV = {"avx2": ISA_ENV["avx2"], "default": ISA_ENV["default"], "avx512": {}}
+SIZES = (0.01, 0.02, 0.05, 0.10)
+HEADLINES = {  # table -> (column, rows to plant in: a pandas query over the reference)
+    "fewshot": ("top1", None),
+    "segmentation": ("miou", None),
+    "size": ("mape", "method == 'improved'"),
+}
+
+
+def run_class(name: str, threads: int, out: Path) -> float:
+    """Run the training notebooks under one kernel class and thread count into `out`; wall seconds."""
+    env = {k: v for k, v in os.environ.items() if k not in {*ISA_ENV["avx2"], "OMP_NUM_THREADS", "MKL_NUM_THREADS"}}
+    env.update(CLASS_ENV[name], MINERALS_CPU_PIN="off", OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    tables = out / "smoke" / "tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    for path in check.reference_dir().glob("*.csv"):
+        if path.stem not in RETRAINED_TABLES:
+            shutil.copy(path, tables / path.name)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "minerals", "reproduce", "--profile", "smoke", "--results", str(out),
+                    "--no-progress", "--only", *TRAINING_NOTEBOOKS], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def false_alarms(classes, thread_counts, root: Path) -> list[dict]:
+    rows = []
+    for name in classes:
+        for threads in thread_counts:
+            out = root / f"{name}-t{threads}"
+            wall = run_class(name, threads, out)
+            claims = check.compare("smoke", out)
+            bad = [c for c in claims if c.status in (check.FAIL, check.MISSING)]
+            moved = [c for c in claims if c.exact is False]
+            rows.append({"class": name, "threads": threads, "mode": claims.mode, "ok": not bad, "failed": len(bad),
+                         "differ_in_bits": len(moved), "wall_s": wall})
+            print(f"{name:>8} threads={threads}  mode={claims.mode:<11} differ={len(moved):>4}  "
+                  f"failed={len(bad):>3}  {'ok' if not bad else 'FALSE ALARM: ' + bad[0].name}  ({wall:.0f} s)",
+                  flush=True)
+    return rows
+
+
+def detection(root: Path) -> dict[tuple[str, float], tuple[int, int]]:
+    """{(mode, size): (detected, planted)} over every headline row of HEADLINES."""
+    import pandas as pd
+
+    base = root / "planted"
+    out: dict[tuple[str, float], list[int]] = {}
+    for table, (column, query) in HEADLINES.items():
+        ref = check.read_table(check.reference_dir() / f"{table}.csv")
+        typed = ref.apply(pd.to_numeric, errors="ignore")
+        rows = typed.query(query).index if query else typed.index
+        for row in rows:
+            for size in SIZES:
+                for mode in (check.STATISTICAL, check.EXACT):
+                    folder = base / "smoke" / "tables"
+                    shutil.rmtree(base, ignore_errors=True)
+                    folder.mkdir(parents=True)
+                    for path in check.reference_dir().glob("*.csv"):
+                        shutil.copy(path, folder / path.name)
+                    planted = ref.copy()
+                    value = float(planted.loc[row, column])
+                    # lower a score (raise an error) by `size`; stay inside [0, 1] by moving the other way
+                    sign = 1 if column == "mape" else -1
+                    if not 0 <= value + sign * size <= 1:
+                        sign = -sign
+                    planted.loc[row, column] = repr(value + sign * size)
+                    planted.to_csv(folder / f"{table}.csv", index=False)
+                    caught = not check.passed(check.compare("smoke", base, mode=mode))
+                    hit = out.setdefault((mode, size), [0, 0])
+                    hit[0] += caught
+                    hit[1] += 1
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--classes", nargs="+", default=["avx2", "avx512", "default"], choices=sorted(CLASS_ENV))
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--results", type=Path, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--skip-runs", action="store_true", help="only the planted defects (no notebook runs)")
+    args = parser.parse_args()
+    root = args.results or Path(tempfile.mkdtemp(prefix="check-power-"))
+    print(f"reference {check.REFERENCE_NAME}; runs under {root}", flush=True)
+    if not args.skip_runs:
+        rows = false_alarms(args.classes, args.threads, root)
+        alarms = sum(not r["ok"] for r in rows)
+        print(f"false alarms: {alarms} of {len(rows)} runs (target 0)", flush=True)
+    for (mode, size), (hit, total) in sorted(detection(root).items()):
+        print(f"planted {size:.2f} in {mode:<11} mode: detected {hit} of {total} ({hit / total:.0%})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
