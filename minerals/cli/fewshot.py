@@ -34,9 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train", help="fine-tune one configuration (resumes an interrupted run, reuses a finished one)",
         description="Fine-tune a classifier (AdamW, warm-up + cosine, label smoothing, augmentations) and keep "
                     "the best checkpoint on the validation split under RESULTS/<profile>/artifacts/fewshot/. "
-                    "Prints one JSON line per epoch.",
+                    "Prints one JSON line per epoch. Under torchrun it trains data-parallel (NCCL on GPUs, gloo "
+                    "on CPUs; --batch-size stays the global batch) and only rank 0 writes.",
         epilog="examples:\n  minerals fewshot train --subset 10 --model tf_efficientnet_lite0 --resolution 128\n"
-               "  minerals fewshot train --profile paper --data-root ~/mi5k --subset 98 --model resnet50.a1_in1k",
+               "  minerals fewshot train --profile paper --data-root ~/mi5k --subset 98 --model resnet50.a1_in1k\n"
+               "  torchrun --standalone --nproc_per_node 8 -m minerals fewshot train --profile paper --device cuda "
+               "--data-root ~/mi5k --subset 98 --model resnet50.a1_in1k",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_flags(t)
     _config_flags(t)
@@ -108,14 +111,22 @@ def _errors():
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from minerals import distributed
     from minerals.fewshot.section import train_run
+    from minerals.results import ResultsError
 
     session = _session(args)
     cfg = _config(args, session)
     try:
-        summary = train_run(session, cfg)
-    except _errors() as exc:
+        with distributed.process_group(session.device) as device:  # data-parallel under torchrun
+            session.device = device
+            summary = train_run(session, cfg)
+    except (*_errors(), ResultsError, distributed.DistributedError) as exc:
+        if distributed.env_rank() != 0:
+            raise SystemExit(2) from exc  # rank 0 says it, once
         raise CommandError(str(exc)) from exc
+    if distributed.env_rank() != 0:
+        return 0
     print(f"best epoch {summary['best_epoch']} (val top-1 {summary['best_val_top1']:.3f}); "
           f"checkpoint {session.root / summary['checkpoint']}")
     return 0

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from minerals import distributed
 from minerals.fewshot.config import PLAN_KEYS, FewShotConfig
 from minerals.fewshot.evaluate import KS, evaluate
 from minerals.fewshot.train import BEST, CheckpointError, decode_side, load_checkpoint, train
@@ -98,7 +99,8 @@ def train_run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
     """Train `cfg` once (resuming an interrupted run); the stored summary when it already finished.
 
     The summary's `checkpoint` is relative to `session.root`. A record whose checkpoint has been
-    deleted is recomputed.
+    deleted is recomputed. Under torchrun (`minerals.distributed`) every rank calls this; the ranks
+    train together and only rank 0 writes the record.
     """
     key = _train_key(session, cfg)
     store = session.store(SECTION)
@@ -115,6 +117,11 @@ def train_run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
         summary["checkpoint"] = str((run_dir / BEST).relative_to(session.root))
         return {**summary, "device": session.device, "train_wall_s": round(time.perf_counter() - start, 3)}
 
+    if distributed.active():  # under torchrun every rank trains, rank 0 decides and keeps the record
+        record, force = distributed.broadcast((record, force))
+        if record is not None and not force:
+            return record["metrics"]
+        return store.run(key, compute, force=True) if distributed.is_main() else compute()
     return store.run(key, compute, force=force)
 
 

@@ -4,6 +4,12 @@ A run folder holds `best.pt` (best validation top-1: weights + `info`), `last.pt
 resume: weights, optimiser, schedule, epoch, history) and `train.jsonl` (one JSON line per epoch,
 rewritten with `last.pt`).
 Every epoch reseeds the global RNGs from (seed, epoch), so a resumed run matches an uninterrupted one.
+
+Under `torchrun` (`minerals.distributed`) the same function trains data-parallel: the model is
+wrapped in DistributedDataParallel, each rank draws its share of every epoch (`DistributedSampler`
+with the epoch set) with `batch_size // world` photos per step (the global batch stays
+`batch_size`), validation photos are split across ranks and the metrics summed over them, and only
+rank 0 writes files. BatchNorm statistics stay per rank (no SyncBatchNorm).
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler, Subset, WeightedRandomSampler
 from tqdm import tqdm
 
+from minerals import distributed
 from minerals.fewshot.config import FewShotConfig
 from minerals.models.classifiers import Preprocessing, create_classifier, preprocessing
 from minerals.results import atomic_write
@@ -99,6 +106,30 @@ def make_sampler(labels: np.ndarray, balanced: bool, generator: torch.Generator)
     return WeightedRandomSampler(weights, num_samples=len(labels), replacement=True, generator=generator)
 
 
+class RankSlice(Sampler):
+    """This rank's share `order[rank::world]` of a sampler's order, padded by wrapping to equal lengths."""
+
+    def __init__(self, base: Sampler, rank: int, world: int):
+        self.base, self.rank, self.world = base, rank, world
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.base) / self.world)
+
+    def __iter__(self):
+        order = list(self.base)
+        order += order[:len(self) * self.world - len(order)]
+        return iter(order[self.rank::self.world])
+
+
+def rank_sampler(labels: np.ndarray, balanced: bool, generator: torch.Generator, seed: int, epoch: int):
+    """This rank's sampler for one epoch: `DistributedSampler` (epoch set) or its share of balanced draws."""
+    if balanced:  # the same seeded draws on every rank, then split
+        return RankSlice(make_sampler(labels, True, generator), distributed.rank(), distributed.world())
+    sampler = DistributedSampler(range(len(labels)), distributed.world(), distributed.rank(), shuffle=True, seed=seed)
+    sampler.set_epoch(epoch)
+    return sampler
+
+
 def warmup_cosine(step: int, total: int, warmup: int, floor: float = 0.01) -> float:
     """LR multiplier: linear from 1/warmup up to 1 over `warmup` steps, then cosine down to `floor`."""
     if warmup and step < warmup:
@@ -172,15 +203,16 @@ def _to_device(x: torch.Tensor, device: str, channels_last: bool) -> torch.Tenso
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def loader(dataset: Dataset, cfg: FewShotConfig, device: str, sampler=None, generator=None) -> DataLoader:
-    """A DataLoader with the config's batch size and workers (pinned memory on CUDA)."""
-    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, shuffle=False,
+def loader(dataset: Dataset, cfg: FewShotConfig, device: str, sampler=None, generator=None,
+           batch_size: int | None = None) -> DataLoader:
+    """A DataLoader with the config's batch size (or `batch_size`) and workers (pinned memory on CUDA)."""
+    return DataLoader(dataset, batch_size=batch_size or cfg.batch_size, sampler=sampler, shuffle=False,
                       num_workers=cfg.num_workers, generator=generator, pin_memory=device.startswith("cuda"),
                       persistent_workers=False)
 
 
 def _train_epoch(model, batches, optimizer, schedule, criterion, device, amp, channels_last, bar, epoch):
-    """One pass over `batches`: `(photos seen, mean loss, top-1 on the augmented training photos)`."""
+    """One pass over `batches`: `(photos seen, summed loss, correct top-1 on the augmented training photos)`."""
     model.train()
     seen, loss_sum, correct = 0, 0.0, 0
     for x, y in batches:
@@ -198,7 +230,15 @@ def _train_epoch(model, batches, optimizer, schedule, criterion, device, amp, ch
         correct += int((logits.argmax(1) == y).sum())
         bar.update()
         bar.set_postfix(epoch=epoch + 1, loss=f"{value:.3f}")
-    return seen, loss_sum / max(seen, 1), correct / max(seen, 1)
+    return seen, loss_sum, correct
+
+
+def _val_sums(scores: np.ndarray, labels: np.ndarray) -> list[float]:
+    """`[photos, correct top-1, summed negative log-likelihood]` of `(N, C)` probabilities."""
+    if not len(labels):
+        return [0.0, 0.0, 0.0]
+    nll = -np.log(np.clip(scores[np.arange(len(labels)), labels], 1e-12, None)).sum()
+    return [float(len(labels)), float((scores.argmax(1) == labels).sum()), float(nll)]
 
 
 def _val_metrics(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -218,7 +258,8 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
     `minerals.data.ClassificationDataset` without a transform.
 
     Keeps the best validation top-1 in `run_dir/best.pt` (the last epoch when `val_set` is empty).
-    Returns a JSON-able summary: checkpoint path, best epoch, history, sizes, throughput.
+    Returns a JSON-able summary: checkpoint path, best epoch, history, sizes, throughput (photos/s
+    of all ranks together). Raises DistributedError when torchrun starts more ranks than photos.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -228,10 +269,16 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     train_set = Shots(train_set, cfg.shots, cfg.seed)
+    ranks, rank = distributed.world(), distributed.rank()
+    if ranks > len(train_set):
+        raise distributed.DistributedError(
+            f"torchrun started {ranks} ranks but the training split of the {cfg.subset}-class subset has "
+            f"{len(train_set)} photos: use --nproc_per_node {max(1, len(train_set))} or fewer")
     train_ds = CachedImages(train_set, pre.train_transform() if cfg.augment else pre.eval_transform(), cfg.cache_images)
     val_ds = CachedImages(val_set, pre.eval_transform(), cfg.cache_images)
     labels = np.asarray(train_set.labels)
-    steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
+    batch_size = max(1, cfg.batch_size // ranks)  # per rank: the global batch stays cfg.batch_size
+    steps_per_epoch = math.ceil(math.ceil(len(train_ds) / ranks) / batch_size)
     total = steps_per_epoch * cfg.epochs
     warmup = round(cfg.warmup_epochs * steps_per_epoch)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
@@ -240,43 +287,66 @@ def train(cfg: FewShotConfig, train_set: Dataset, val_set: Dataset, classes: lis
     info = {**model_info(cfg, pre, classes), "data": dict(data or {})}  # data: provenance, e.g. synthetic
     state = {"epoch": 0, "best": None, "history": []}
     last = run_dir / LAST
-    if last.is_file() and not (run_dir / BEST).is_file():
-        last.unlink()  # its best checkpoint was deleted: start again rather than finish without one
-    if last.is_file():
-        payload = torch.load(last, map_location="cpu", weights_only=True)
+    payload = None
+    if distributed.is_main():
+        if last.is_file() and not (run_dir / BEST).is_file():
+            last.unlink()  # its best checkpoint was deleted: start again rather than finish without one
+        if last.is_file():
+            payload = torch.load(last, map_location="cpu", weights_only=True)
+    payload = distributed.broadcast(payload)  # every rank resumes from rank 0's file
+    if payload is not None:
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         schedule.load_state_dict(payload["schedule"])
         state = payload["state"]
     amp = cfg.amp and device.startswith("cuda")
+    net = model
+    if ranks > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
+    main = distributed.is_main()
     bar = tqdm(total=total, initial=state["epoch"] * steps_per_epoch, desc=f"{cfg.model} {pre.resolution}px",
-               unit="batch", mininterval=2.0)
+               unit="batch", mininterval=2.0, disable=not main)
     for epoch in range(state["epoch"], cfg.epochs):
-        torch.manual_seed(epoch_seed(cfg.seed, epoch))
+        torch.manual_seed(epoch_seed(cfg.seed, epoch) + 1_000_003 * rank)  # augmentations differ per rank
         generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
-        sampler = make_sampler(labels, cfg.balanced_sampler, generator)
+        if ranks > 1:
+            sampler = rank_sampler(labels, cfg.balanced_sampler, generator, epoch_seed(cfg.seed, 0), epoch)
+        else:
+            sampler = make_sampler(labels, cfg.balanced_sampler, generator)
         start = time.perf_counter()
-        seen, train_loss, train_top1 = _train_epoch(model, loader(train_ds, cfg, device, sampler, generator),
-                                                    optimizer, schedule, criterion, device, amp, cfg.channels_last,
-                                                    bar, epoch)
+        sums = _train_epoch(net, loader(train_ds, cfg, device, sampler, generator, batch_size), optimizer, schedule,
+                            criterion, device, amp, cfg.channels_last, bar, epoch)
+        seen, loss_sum, correct = distributed.sum_all(list(sums)) if ranks > 1 else sums
+        train_loss, train_top1 = loss_sum / max(seen, 1), correct / max(seen, 1)
         train_s = time.perf_counter() - start
-        val_scores, val_labels = predict_scores(model, loader(val_ds, cfg, device), device, amp, cfg.channels_last)
-        val_top1, val_loss = _val_metrics(val_scores, val_labels)
+        if ranks > 1:  # each rank scores photos rank::world; the sums are reduced
+            part = Subset(val_ds, list(distributed.mine(len(val_ds))))
+            n_val, val_correct, nll = distributed.sum_all(_val_sums(*predict_scores(
+                model, loader(part, cfg, device), device, amp, cfg.channels_last)))
+            val_top1, val_loss = (val_correct / n_val, nll / n_val) if n_val else (float("nan"), float("nan"))
+        else:
+            val_scores, val_labels = predict_scores(model, loader(val_ds, cfg, device), device, amp,
+                                                    cfg.channels_last)
+            val_top1, val_loss = _val_metrics(val_scores, val_labels)
+            n_val = len(val_labels)
         line = {"epoch": epoch + 1, "train_loss": round(train_loss, 5), "train_top1": round(train_top1, 5),
                 "val_loss": round(val_loss, 5), "val_top1": round(val_top1, 5), "lr": optimizer.param_groups[0]["lr"],
                 "train_s": round(train_s, 3), "images_per_s": round(seen / train_s, 2)}
         state["history"].append(line)
-        better = state["best"] is None or not len(val_labels) or (val_top1, -val_loss) > (
+        better = state["best"] is None or not n_val or (val_top1, -val_loss) > (
             state["best"]["val_top1"], -state["best"]["val_loss"])
         if better:
             state["best"] = {"epoch": epoch + 1, "val_top1": val_top1, "val_loss": val_loss}
-            save_checkpoint(run_dir / BEST, {"model": model.state_dict(), "info": {**info, **state["best"]}})
+            if main:
+                save_checkpoint(run_dir / BEST, {"model": model.state_dict(), "info": {**info, **state["best"]}})
         state["epoch"] = epoch + 1
-        save_checkpoint(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "schedule": schedule.state_dict(), "state": state})
-        with atomic_write(run_dir / LOG) as tmp:
-            tmp.write_text("".join(json.dumps(h) + "\n" for h in state["history"]), encoding="utf-8")
-        if echo:
+        if main:
+            save_checkpoint(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "schedule": schedule.state_dict(), "state": state})
+            with atomic_write(run_dir / LOG) as tmp:
+                tmp.write_text("".join(json.dumps(h) + "\n" for h in state["history"]), encoding="utf-8")
+        if echo and main:
             tqdm.write(json.dumps(line))
     bar.close()
     history = state["history"]
