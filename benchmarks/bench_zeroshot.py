@@ -116,14 +116,14 @@ def bench_warm_cache(root: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             runs, art = Path(tmp) / "runs", Path(tmp) / "art"
             start = time.perf_counter()
-            zeroshot.run(release, cfg, RunStore(runs), art)
+            zeroshot.run_grid(release, cfg, RunStore(runs), art)
             cold = time.perf_counter() - start
             cold_counts = dict(counts)
             for record in runs.glob("*.json"):
                 record.unlink()
             counts.update(texts=0, images=0)
             start = time.perf_counter()
-            zeroshot.run(release, cfg, RunStore(runs), art)
+            zeroshot.run_grid(release, cfg, RunStore(runs), art)
             warm = time.perf_counter() - start
     finally:
         zeroshot.load_clip = real_load

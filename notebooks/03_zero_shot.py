@@ -70,7 +70,7 @@ if random_models:
 # ## Compute (finished runs are reused)
 
 # %%
-tables = zeroshot.run(s.release, cfg, s.store("zeroshot"), s.artifacts("zeroshot"), s.device, s.seed)
+tables = zeroshot.run(s, cfg)
 for table_id in ("zeroshot", "zeroshot_templates", "clip_probe", "zeroshot_class_recall"):
     s.save_table(table_id, tables[table_id])
 

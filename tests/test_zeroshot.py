@@ -260,7 +260,7 @@ def test_run_with_colour_clip_gets_everything_right(release, tmp_path, monkeypat
     names = [en for en, _ in SPECIES[:4]]
     monkeypatch.setattr(zeroshot, "load_clip", lambda *a, **k: colour_bundle(names))
     cfg = zeroshot.ZeroShotConfig.from_section(CFG)
-    tables = zeroshot.run(release, cfg, RunStore(tmp_path / "runs"), tmp_path / "art")
+    tables = zeroshot.run_grid(release, cfg, RunStore(tmp_path / "runs"), tmp_path / "art")
     zs = tables["zeroshot"]
     assert list(zs.columns) == ["subset", "model", "pretrained", "templates", "n_classes", "n_images", "top1", "top3",
                                 "top5", "top10", "balanced_acc"]
@@ -276,7 +276,7 @@ def test_run_with_colour_clip_gets_everything_right(release, tmp_path, monkeypat
 def test_run_tiny_clip_monotone_and_resumes(release, tmp_path, monkeypatch):
     cfg = zeroshot.ZeroShotConfig.from_section(CFG)
     store = RunStore(tmp_path / "runs")
-    tables = zeroshot.run(release, cfg, store, tmp_path / "art")
+    tables = zeroshot.run_grid(release, cfg, store, tmp_path / "art")
     for row in tables["zeroshot"].itertuples():
         assert row.top1 <= row.top3 <= row.top5 <= row.top10
     assert (tables["zeroshot"]["pretrained"] == "random").all()
@@ -285,7 +285,7 @@ def test_run_tiny_clip_monotone_and_resumes(release, tmp_path, monkeypatch):
         raise AssertionError("a finished grid must not load a model")
 
     monkeypatch.setattr(zeroshot, "load_clip", refuse)
-    again = zeroshot.run(release, cfg, store, tmp_path / "art")
+    again = zeroshot.run_grid(release, cfg, store, tmp_path / "art")
     for name in tables:
         pd.testing.assert_frame_equal(tables[name], again[name])
 

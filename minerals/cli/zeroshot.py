@@ -89,7 +89,7 @@ def run_grid(args: argparse.Namespace) -> int:
         subsets = tuple(x if x == "full" else int(x) for x in args.subsets)
         cfg = dataclasses.replace(cfg, subsets=subsets)
     try:
-        tables = zeroshot.run(s.release, cfg, s.store("zeroshot"), s.artifacts("zeroshot"), s.device, s.seed)
+        tables = zeroshot.run(s, cfg)
     except (ClipError, LayoutError, ImageError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     for name, df in tables.items():

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from minerals import metrics
+from minerals import distributed, metrics
 from minerals.data.fingerprint import fingerprint as data_fingerprint
 from minerals.models.clip import ClipBundle, fingerprint, load_clip
 from minerals.profiles import section_values
@@ -34,6 +34,7 @@ from minerals.results import RunStore, atomic_write, key_hash
 from minerals.zeroshot import prompts
 from minerals.zeroshot.scoring import DEFAULT_TEMPERATURE, temperature
 
+SECTION = "zeroshot"
 SHARD = 2048  # photos per feature-cache file
 TOPK = (1, 3, 5, 10)
 
@@ -92,7 +93,8 @@ def image_features(bundle: ClipBundle, dataset_or_paths, cache: str | os.PathLik
     `dataset_or_paths`: a sequence of image paths (decoded at about `max_side` px) or a dataset whose
     items are images or `(image, label)` pairs (PIL images get `bundle.preprocess`). With `cache`
     (a folder), features are stored in shards keyed by the model's weights and the photos (paths and
-    file sizes) and reused; a rerun computes only the missing shards.
+    file sizes) and reused; a rerun computes only the missing shards. Under torchrun each rank encodes
+    photos rank::world of every shard and all ranks get the gathered features (rank 0 writes the cache).
     """
     if isinstance(dataset_or_paths, (list, tuple)) and (not dataset_or_paths or
                                                         isinstance(dataset_or_paths[0], (str, os.PathLike))):
@@ -110,18 +112,22 @@ def image_features(bundle: ClipBundle, dataset_or_paths, cache: str | os.PathLik
     for start in starts:
         stop = min(start + SHARD, n)
         path = folder / f"{start:08d}-{stop:08d}.npy" if folder else None
-        if path is not None and path.exists():
+        if path is not None and distributed.broadcast(path.exists()):
             shards.append(np.load(path))
             bar.update(stop - start)
             continue
-        loader = DataLoader(Subset(wrapped, range(start, stop)), batch_size=batch_size, shuffle=False,
-                            num_workers=num_workers, pin_memory=bundle.device.startswith("cuda"))
-        parts = []
-        for images in loader:
-            parts.append(bundle.encode_images(images).cpu().numpy())
-            bar.update(len(images))
-        shard = np.concatenate(parts).astype(np.float32)
-        if path is not None:
+
+        def encode(indices: list[int], start: int = start) -> np.ndarray:
+            loader = DataLoader(Subset(wrapped, [start + i for i in indices]), batch_size=batch_size, shuffle=False,
+                                num_workers=num_workers, pin_memory=bundle.device.startswith("cuda"))
+            parts = []
+            for images in loader:
+                parts.append(bundle.encode_images(images).cpu().numpy())
+                bar.update(len(images))
+            return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+        shard = distributed.map_rows(encode, stop - start).astype(np.float32)  # photos split across torchrun ranks
+        if path is not None and distributed.is_main():
             with atomic_write(path) as tmp:
                 np.save(tmp, shard)
         shards.append(shard)
@@ -441,8 +447,14 @@ def _eval_mask(data: SubsetData, split: str) -> np.ndarray:
     return np.ones(len(data.labels), bool) if split == "all" or data.name == "full" else data.split == "test"
 
 
-def run(release, cfg: ZeroShotConfig, store: RunStore, artifacts: str | os.PathLike, device: str = "cpu",
-        seed: int = 0) -> dict[str, pd.DataFrame]:
+def run(session, cfg: ZeroShotConfig) -> dict[str, pd.DataFrame]:
+    """The section for a session (`run_grid` on its release, store, artifacts, device and seed)."""
+    return run_grid(session.release, cfg, session.store(SECTION), session.artifacts(SECTION), session.device,
+                    session.seed)
+
+
+def run_grid(release, cfg: ZeroShotConfig, store: RunStore, artifacts: str | os.PathLike, device: str = "cpu",
+             seed: int = 0) -> dict[str, pd.DataFrame]:
     """Run (or resume) the grid; return the tables `zeroshot`, `zeroshot_templates`, `clip_probe`,
     `zeroshot_class_recall` and the `examples` of right and wrong answers (a DataFrame)."""
     section = _Section(release, cfg, Path(artifacts), device, seed)
