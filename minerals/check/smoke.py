@@ -82,8 +82,8 @@ def choose_mode(ours: dict[str, dict], reference: dict[str, dict]) -> tuple[str,
         return STATISTICAL, f"this machine differs from the reference in {', '.join(fields)} ({sample})"
     ref_cpu = next(iter(reference.values())).get("cpu", "?")
     our_cpu = next(iter(ours.values())).get("cpu", "?")
-    return EXACT, f"same kernel class as the reference ({_class_text(next(iter(ours.values())))}; CPU {our_cpu}, " \
-                  f"reference CPU {ref_cpu})"
+    return EXACT, (f"same kernel class as the reference: {_class_text(next(iter(ours.values())))}; this CPU "
+                   f"{our_cpu}, the reference's {ref_cpu}")
 
 
 def _class_text(machine: dict) -> str:

@@ -58,7 +58,7 @@ def generated_pages(profile: str, results_dir: Path, device: str) -> dict[str, s
                   f"`{run.get('commit', results.git_commit())}`; notebooks executed in "
                   f"{run.get('total_s', float('nan')):.0f} s.")
     return {"reproduction.md": check.render_markdown(claims, profile),
-            "summary.md": check.summary_line(claims) + "\n",
+            "summary.md": " ".join(filter(None, [check.summary_line(claims), check.mode_sentence(claims)])) + "\n",
             "provenance.md": provenance + "\n"}
 
 
