@@ -85,6 +85,13 @@ def test_top_level_stays_small():
     assert len(modules) <= 8, f"{len(modules)} modules directly in minerals/ ({', '.join(modules)}): put it in a package"
 
 
+def test_data_layer_imports_only_the_bottom_layer():
+    allowed = ("minerals.data", "minerals.results", "minerals.cache")
+    wrong = {name: sorted(t for t in edges if not t.startswith(allowed))
+             for name, edges in import_graph().items() if name.startswith("minerals.data")}
+    assert not {k: v for k, v in wrong.items() if v}, wrong
+
+
 def test_data_layer_imports_no_section_code_nor_the_session():
     code = ("import json, sys; import minerals.data; "
             "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('minerals', 'torch')))))")
