@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -119,6 +120,27 @@ def unshard(parts: list[Any], n: int) -> list[Any]:
     for r, part in enumerate(parts):
         for j, item in zip(range(r, n, len(parts)), part):
             out[j] = item
+    return out
+
+
+def map_rows(fn: Callable[[list[int]], np.ndarray], n: int) -> np.ndarray:
+    """Sharded inference: `fn(indices)` gives one row per index (an `(len(indices), ...)` array).
+
+    In one process this is `fn(list(range(n)))`. Under torchrun rank r computes the rows of
+    indices r, r + world, ... and every rank gets the whole `(n, ...)` array in index order
+    (gathered with `all_gather_object`). Ranks left without an index contribute nothing.
+    """
+    if not active():
+        return np.asarray(fn(list(range(n))))
+    part = np.asarray(fn(list(mine(n))))
+    parts = gather(part)
+    filled = [p for p in parts if len(p)]
+    if not filled:
+        return part
+    out = np.empty((n, *filled[0].shape[1:]), dtype=filled[0].dtype)
+    for r, rows in enumerate(parts):
+        if len(rows):
+            out[r::len(parts)] = rows
     return out
 
 

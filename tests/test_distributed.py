@@ -80,3 +80,49 @@ def test_more_ranks_than_photos_is_a_one_line_error(tmp_path):
     assert out.returncode != 0
     errors = [line for line in out.stderr.splitlines() if line.startswith("minerals fewshot: error:")]
     assert len(errors) == 1 and "torchrun started 8 ranks" in errors[0] and "--nproc_per_node" in errors[0]
+
+
+def _inference(paths: list[str], out: str):
+    """Zero-shot features and Grad-CAMs of `paths` in this process (sharded when a group is active)."""
+    import numpy as np
+    import torch
+
+    from minerals.cam.methods import compute_cams
+    from minerals.data.images import load_image
+    from minerals.models.classifiers import create_classifier
+    from minerals.models.clip import load_clip
+    from minerals.zeroshot.section import image_features
+
+    torch.set_num_threads(1)
+    features = image_features(load_clip("minerals-tiny"), paths, batch_size=2, max_side=96, progress=False).numpy()
+    torch.manual_seed(0)
+    net = create_classifier("tf_efficientnet_lite0", 3, pretrained=False).eval()
+    images = [np.asarray(load_image(p, 96)) for p in paths]
+    cams = compute_cams(net, images, "gradcam", resolution=64, targets=[i % 3 for i in range(len(paths))],
+                        batch_size=2, progress=False)
+    if distributed.is_main():
+        np.savez(out, features=features, cams=cams)
+
+
+def _rank(rank: int, world: int, rendezvous: str, paths: list[str], out: str):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
+    try:
+        _inference(paths, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sharded_inference_on_two_ranks_matches_one_process(tiny_release, tmp_path):
+    import numpy as np
+    import torch.multiprocessing as mp
+
+    paths = [str(p) for p in tiny_release.full["path"][:5]]  # odd: the ranks get 3 and 2 photos
+    _inference(paths, str(tmp_path / "one.npz"))
+    mp.spawn(_rank, args=(2, str(tmp_path / "rendezvous"), paths, str(tmp_path / "two.npz")), nprocs=2, join=True)
+    one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    assert one["features"].shape == two["features"].shape == (5, one["features"].shape[1])
+    assert one["cams"].shape == two["cams"].shape and one["cams"].shape[0] == 5
+    np.testing.assert_allclose(one["features"], two["features"], atol=1e-5)
+    np.testing.assert_allclose(one["cams"], two["cams"], atol=1e-4)

@@ -26,6 +26,8 @@ from pytorch_grad_cam.utils.find_layers import replace_layer_recursive
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from minerals import distributed
+
 
 class TopChannelScoreCAM(ScoreCAM):
     """grad-cam's ScoreCAM restricted to the `channels` activation maps of highest variance per image.
@@ -409,19 +411,25 @@ def compute_cams(model: nn.Module, images: Sequence, method: str = "gradcam", *,
     """`(N, h, w)` float32 CAMs in [0, 1] at the model resolution for N images (PIL or uint8 arrays).
 
     Images are preprocessed a batch at a time; `targets` are class indices (None = top class).
+    Under torchrun each rank computes images rank::world and every rank gets all N maps in order.
     """
     from tqdm.auto import tqdm
 
     model = model.to(device)
-    out = []
-    with CamExtractor(model, method, layer, batch_size=batch_size, perturbation_batch=perturbation_batch,
-                      ablation_ratio=ablation_ratio, score_channels=score_channels) as cam:
-        step = cam.batch_size
-        for start in tqdm(range(0, len(images), step), desc=f"CAM {method}", unit="batch", disable=not progress,
-                          leave=False):
-            batch = to_batch(images[start:start + step], resolution, mean, std).to(device)
-            chunk_targets = None if targets is None else targets[start:start + step]
-            out.append(cam(batch, chunk_targets))
-    if not out:
-        return np.zeros((0, *((resolution,) * 2 if isinstance(resolution, int) else resolution)), np.float32)
-    return np.concatenate(out)
+    empty = np.zeros((0, *((resolution,) * 2 if isinstance(resolution, int) else resolution)), np.float32)
+
+    def cams(indices: list[int]) -> np.ndarray:
+        mine = [images[i] for i in indices]
+        mine_targets = None if targets is None else [targets[i] for i in indices]
+        out = []
+        with CamExtractor(model, method, layer, batch_size=batch_size, perturbation_batch=perturbation_batch,
+                          ablation_ratio=ablation_ratio, score_channels=score_channels) as cam:
+            step = cam.batch_size
+            for start in tqdm(range(0, len(mine), step), desc=f"CAM {method}", unit="batch", disable=not progress,
+                              leave=False):
+                batch = to_batch(mine[start:start + step], resolution, mean, std).to(device)
+                chunk_targets = None if mine_targets is None else mine_targets[start:start + step]
+                out.append(cam(batch, chunk_targets))
+        return np.concatenate(out) if out else empty
+
+    return distributed.map_rows(cams, len(images))
