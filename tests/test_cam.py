@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -441,3 +443,65 @@ def test_best_row_ignores_rows_scored_on_a_subset():
     assert result.best("fewshot:")["method"] == "gradcam" and result.best()["backbone"] == "imagenet:b"
     with pytest.raises(CamError, match="no segmentation rows"):
         result.best("clip:")
+
+
+def _odd_files(folder) -> dict[str, bool]:
+    """Ten odd photo files in `folder`: name -> whether it should be segmented (True) or refused (False)."""
+    import struct
+    import zlib
+
+    folder.mkdir(parents=True)
+    image, _ = _disk_photo(size=96)
+    Image.fromarray(image).save(folder / "good.png")
+    Image.fromarray(image).save(folder / "photo.jpg", quality=90)
+    small = Image.new("RGB", (8, 8), (200, 200, 200))
+    small.save(folder / "bomb.png")
+    raw = bytearray((folder / "bomb.png").read_bytes())  # IHDR claims 30000 x 30000 px, CRC fixed up
+    raw[16:24] = struct.pack(">II", 30000, 30000)
+    raw[29:33] = struct.pack(">I", zlib.crc32(bytes(raw[12:29])))
+    (folder / "bomb.png").write_bytes(bytes(raw))
+    big = Image.fromarray(np.asarray(Image.fromarray(image).resize((400, 300))))
+    big.save(folder / "whole.jpg", quality=90)
+    data = (folder / "whole.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[:len(data) // 3])
+    (folder / "whole.jpg").unlink()
+    (folder / "text.jpg").write_text("not a photo\n")
+    Image.fromarray((np.asarray(Image.fromarray(image).convert("L"), np.uint16) * 257)).save(folder / "deep16.png")
+    assert Image.open(folder / "deep16.png").mode.startswith("I")
+    Image.fromarray(image).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(image).convert("L").save(folder / "grey.jpg")
+    Image.fromarray(image).resize((200, 150)).save(folder / "small200.png")
+    return {"good.png": True, "photo.jpg": True, "bomb.png": False, "truncated.jpg": False, "text.jpg": False,
+            "deep16.png": True, "cmyk.jpg": True, "grey.jpg": True, "small200.png": True}
+
+
+def test_segment_command_goes_on_past_unusable_files(tmp_path, monkeypatch, capsys):
+    """Like `minerals size`: one line per file, a status for the unusable ones, the rest written, exit 0."""
+    import json
+
+    import minerals.models.registry
+    from minerals.cli import main
+
+    expected = _odd_files(tmp_path / "odd")
+    Image.fromarray(_disk_photo(size=64)[0]).save(tmp_path / "extra.png")  # the tenth file, given by path
+    expected["extra.png"] = True
+    red = LoadedModel("test:red", RedDetector().eval(), 64, (0, 0, 0), (1, 1, 1))
+    monkeypatch.setattr(minerals.models.registry, "load_backbone", lambda spec, **kw: red)
+    code = main(["segment", str(tmp_path / "odd"), str(tmp_path / "extra.png"), "--out", str(tmp_path / "out"),
+                 "--layer", "features.1", "--batch-size", "4"])
+    assert code == 0
+    lines = {Path(r["image"]).name: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert sorted(lines) == sorted(expected)
+    for name, usable in expected.items():
+        row = lines[name]
+        if usable:
+            assert row["status"] == "ok", row
+            mask = np.asarray(Image.open(row["mask"]))
+            assert mask.shape[:2] == np.asarray(Image.open(tmp_path / "odd" / name if name != "extra.png"
+                                                           else tmp_path / name)).shape[:2]
+            # the red detector sees the red disk in colour photos; grey ones carry no red
+            assert (0.0 < row["area_fraction"] < 1.0) == (name not in ("grey.jpg", "deep16.png")), row
+        else:
+            assert row["status"].startswith("unreadable image: ") and name in row["status"], row
+            assert not (tmp_path / "out" / f"{Path(name).stem}_mask.png").exists()
+    assert "decompression bomb" in lines["bomb.png"]["status"]

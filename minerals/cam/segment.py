@@ -20,13 +20,14 @@ def segment_files(paths: Sequence[str | os.PathLike], backbone: LoadedModel, out
                   batch_size: int = 16, layer: str | None = None) -> list[dict]:
     """Write `<stem>_mask.png` (0/255) and `<stem>_overlay.png` under `out` for each photo.
 
-    Photos are decoded first (an unreadable one raises `minerals.data.ImageError` naming it, before
-    any model pass) with the longer side at most `max_side` px; masks have that size. Returns one
-    dict per photo: `image`, `mask`, `overlay` (paths) and `area_fraction`.
+    Photos are decoded with the longer side at most `max_side` px; masks have that size. Returns one
+    dict per photo, in input order: `image`, `status` (`ok`), `mask`, `overlay` (paths) and `area_fraction`;
+    for a file that cannot be decoded (missing, truncated, not an image, a decompression bomb) only
+    `image` and `status` = "unreadable image: <the ImageError naming the file>". The batch goes on.
     """
     from tqdm.auto import tqdm
 
-    from minerals.data import load_image
+    from minerals.data import ImageError, load_image
 
     rule = MaskRule.parse(rule)
     paths = [Path(p) for p in paths]
@@ -37,10 +38,17 @@ def segment_files(paths: Sequence[str | os.PathLike], backbone: LoadedModel, out
                          "segment them into separate --out folders")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results = []
+    results: dict[Path, dict] = {}
     for start in tqdm(range(0, len(paths), batch_size), desc="segment", unit="batch", disable=len(paths) <= batch_size):
-        chunk = paths[start:start + batch_size]
-        images = [np.asarray(load_image(p, max_side=max_side)) for p in chunk]
+        chunk, images = [], []
+        for path in paths[start:start + batch_size]:
+            try:
+                images.append(np.asarray(load_image(path, max_side=max_side)))
+                chunk.append(path)
+            except ImageError as exc:
+                results[path] = {"image": str(path), "status": f"unreadable image: {exc}"}
+        if not images:
+            continue
         cams = compute_cams(backbone.model, images, method, resolution=backbone.resolution, mean=backbone.mean,
                             std=backbone.std, targets=backbone.targets(len(images)), device=device, layer=layer,
                             batch_size=batch_size, progress=False)
@@ -49,9 +57,9 @@ def segment_files(paths: Sequence[str | os.PathLike], backbone: LoadedModel, out
             files = {"mask": out / f"{path.stem}_mask.png", "overlay": out / f"{path.stem}_overlay.png"}
             _write_png(files["mask"], np.uint8(mask) * 255)
             _write_png(files["overlay"], overlay(image, cam, mask))
-            results.append({"image": str(path), **{k: str(v) for k, v in files.items()},
-                            "area_fraction": float(mask.mean())})
-    return results
+            results[path] = {"image": str(path), "status": "ok", **{k: str(v) for k, v in files.items()},
+                             "area_fraction": float(mask.mean())}
+    return [results[p] for p in paths]
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:

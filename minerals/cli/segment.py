@@ -10,7 +10,9 @@ from minerals.cli import CommandError
 DESCRIPTION = """\
 Segment the specimen in each photo without mask supervision: a class-activation map (grad-cam) of a
 classifier, thresholded into a mask. Writes <name>_mask.png (white = specimen) and <name>_overlay.png
-(CAM heat map, mask outline) per photo into --out, and prints one JSON line per photo.
+(CAM heat map, mask outline) per photo into --out, and prints one JSON line per photo (folders: the
+photos inside). A file that cannot be decoded gets a line with its status ("unreadable image: ...") and
+no mask; the other photos are still segmented, and the exit status is 0 as with `minerals size`.
 
 Backbones: imagenet:NAME (timm/torchvision ImageNet classifier; the default EfficientNet-Lite0 works
 offline), checkpoint:PATH (a few-shot best.pt), clip:MODEL[@TAG] (open_clip tower; the CAM target is
@@ -21,7 +23,7 @@ optionally +grabcut, +lcc (largest component), +fill (fill holes), e.g. otsu+gra
 def register(subparsers) -> None:
     p = subparsers.add_parser("segment", help="zero-shot specimen masks from class-activation maps",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos to segment")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="photos, or folders searched for photos")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the mask and overlay PNGs")
     p.add_argument("--method", default="gradcam",
                    help="CAM method: gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam, scorecam or "
@@ -47,15 +49,22 @@ def run(args) -> int:
     from minerals.data import ImageError
     from minerals.fewshot.section import CheckpointError
     from minerals.models.classifiers import ModelError
+    from minerals.size.predict import expand_inputs
 
     if args.method not in METHODS:
         raise CommandError(f"unknown CAM method {args.method!r}; choose one of {', '.join(METHODS)}")
     if args.max_side < 32 or args.batch_size < 1:
         raise CommandError("--max-side must be >= 32 and --batch-size >= 1")
     try:
+        paths = expand_inputs(args.images)
+    except FileNotFoundError as exc:
+        raise CommandError(f"{exc}; check the path") from exc
+    if not paths:
+        raise CommandError(f"no photos found in {', '.join(args.images)}")
+    try:
         MaskRule.parse(args.threshold)
         backbone = load_backbone(args.backbone, device=args.device, prompts=args.prompt or DEFAULT_PROMPTS)
-        results = segment_files(args.images, backbone, args.out, args.method, args.threshold, args.device,
+        results = segment_files(paths, backbone, args.out, args.method, args.threshold, args.device,
                                 args.max_side, args.batch_size, args.layer)
     except (CamError, ImageError, CheckpointError, ModelError, ClipError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
