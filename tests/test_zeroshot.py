@@ -13,6 +13,7 @@ from PIL import Image
 
 from data_fixture import SPECIES, make_release
 from minerals import metrics
+from minerals.data.splits import k_per_class
 from minerals.zeroshot import prompts
 from minerals.zeroshot import section as zeroshot
 from minerals.cli import main
@@ -185,12 +186,12 @@ def test_uncacheable_dataset_is_refused(photos, tmp_path):
 
 # --- probe --------------------------------------------------------------------------------------
 
-def test_k_shot_takes_k_per_class_seeded():
+def test_k_per_class_is_seeded():
     labels = np.array([0] * 5 + [1] * 2 + [2] * 9)
-    idx = zeroshot.k_shot(labels, 4, seed=3)
+    idx = k_per_class(labels, 4, seed=3)
     assert np.bincount(labels[idx]).tolist() == [4, 2, 4]
-    assert (idx == zeroshot.k_shot(labels, 4, seed=3)).all()
-    assert len(zeroshot.k_shot(labels, 0, seed=0)) == len(labels)
+    assert (idx == k_per_class(labels, 4, seed=3)).all()
+    assert len(k_per_class(labels, 0, seed=0)) == len(labels)
 
 
 def test_linear_probe_learns_separable_and_not_random_labels():

@@ -146,3 +146,16 @@ def save_manifest(manifest: pd.DataFrame, root: Path, name: str) -> Path:
             continue
     raise OSError(f"cannot write split manifest {name} beside {root} nor in the cache folder; set MINERALS_CACHE "
                   "to a writable folder")
+
+
+def k_per_class(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Sorted indices of `k` rows per class (every row of a smaller class; `k = 0`: every row), seeded.
+
+    The few-shot `shots` and the zero-shot linear probe draw their training photos with it.
+    """
+    labels = np.asarray(labels)
+    if k == 0:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:k] for c in np.unique(labels)]
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)

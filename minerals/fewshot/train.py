@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 from tqdm import tqdm
 
 from minerals import distributed
+from minerals.data.splits import k_per_class
 from minerals.fewshot.config import FewShotConfig
 from minerals.models.classifiers import Preprocessing, create_classifier, preprocessing
 from minerals.results import atomic_write
@@ -70,12 +71,7 @@ class Shots(Dataset):
 
     def __init__(self, base: Dataset, shots: int, seed: int):
         labels = np.asarray(base.labels)
-        if shots:
-            rng = np.random.default_rng(seed)
-            keep = [rng.permutation(np.flatnonzero(labels == c))[:shots] for c in np.unique(labels)]
-            self.indices = np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
-        else:
-            self.indices = np.arange(len(labels))
+        self.indices = k_per_class(labels, shots, seed)
         self.base, self.labels, self.classes = base, labels[self.indices], base.classes
         frame = getattr(base, "frame", None)
         self.frame = None if frame is None else frame.iloc[self.indices].reset_index(drop=True)

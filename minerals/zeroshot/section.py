@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from minerals import distributed, metrics
 from minerals.data.fingerprint import fingerprint as data_fingerprint
+from minerals.data.splits import k_per_class
 from minerals.models.clip import ClipBundle, fingerprint, load_clip
 from minerals.profiles import section_values
 from minerals.results import RunStore, atomic_write, key_hash
@@ -261,16 +262,6 @@ def examples(scores: Scores, labels: np.ndarray, paths: Sequence[str], classes: 
 
 # --- linear probe -------------------------------------------------------------------------------
 
-def k_shot(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Indices of k rows per class (all rows of a class with fewer; k = 0 means every row), seeded."""
-    labels = np.asarray(labels)
-    if k == 0:
-        return np.arange(len(labels))
-    rng = np.random.default_rng(seed)
-    picked = [rng.permutation(np.flatnonzero(labels == c))[:k] for c in np.unique(labels)]
-    return np.sort(np.concatenate(picked))
-
-
 def _full_scores(model, x: np.ndarray, n_classes: int) -> np.ndarray:
     """`(N, C)` class log-probabilities; classes unseen in training get -inf."""
     out = np.full((len(x), n_classes), -np.inf)
@@ -285,7 +276,7 @@ def linear_probe(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np
     val top-1 (the CLIP linear-probe protocol). Returns test `top1`, `top5`, the chosen `C`, `n_train`, `n_test`."""
     from sklearn.linear_model import LogisticRegression
 
-    idx = k_shot(train[1], k, seed)
+    idx = k_per_class(train[1], k, seed)
     x, y = train[0][idx], train[1][idx]
     if len(np.unique(y)) < 2:
         raise ValueError(f"the {k}-shot probe needs photos of at least 2 classes in the train split")
