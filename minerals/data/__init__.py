@@ -7,7 +7,7 @@ import torch) load on first use, so that `minerals data ...` starts quickly.
 from minerals.data.images import ImageError, load_image, load_mask
 from minerals.data.layout import LayoutError, Release, open_release
 
-_DATASETS = ("ClassificationDataset", "ZeroShotDataset")
+_DATASETS = ("ClassificationDataset", "ZeroShotDataset", "Photos")
 
 __all__ = ["open_release", "Release", "LayoutError", "ImageError", "load_image", "load_mask", *_DATASETS]
 

@@ -17,15 +17,11 @@ from minerals.data.layout import Release
 from minerals.data.splits import SPLITS
 
 
-class _PhotoDataset(Dataset):
-    """Shared part: a list of paths and integer labels over `classes`."""
+class Photos(Dataset):
+    """Image files as a dataset: item `i` is `transform(load_image(paths[i], max_side))` (a PIL image without)."""
 
-    def __init__(self, paths: list[str], labels: np.ndarray, classes: list[str], ru_classes: list[str],
-                 transform: Callable | None, max_side: int | None):
-        self.paths = list(paths)
-        self.labels = np.asarray(labels, dtype=np.int64)
-        self.classes = classes
-        self.ru_classes = ru_classes
+    def __init__(self, paths, transform: Callable | None = None, max_side: int | None = None):
+        self.paths = [str(p) for p in paths]
         self.transform = transform
         self.max_side = max_side
 
@@ -34,9 +30,21 @@ class _PhotoDataset(Dataset):
 
     def __getitem__(self, i: int):
         image = load_image(self.paths[i], self.max_side)
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, int(self.labels[i])
+        return image if self.transform is None else self.transform(image)
+
+
+class _PhotoDataset(Photos):
+    """Photos with integer labels over `classes`: items `(image, label)`."""
+
+    def __init__(self, paths: list[str], labels: np.ndarray, classes: list[str], ru_classes: list[str],
+                 transform: Callable | None, max_side: int | None):
+        super().__init__(paths, transform, max_side)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.classes = classes
+        self.ru_classes = ru_classes
+
+    def __getitem__(self, i: int):
+        return super().__getitem__(i), int(self.labels[i])
 
 
 class ClassificationDataset(_PhotoDataset):

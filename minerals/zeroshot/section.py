@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from minerals import distributed, metrics
+from minerals.data.datasets import Photos
 from minerals.data.fingerprint import fingerprint as data_fingerprint
 from minerals.data.splits import k_per_class
 from minerals.models.clip import ClipBundle, fingerprint, load_clip
@@ -41,22 +42,6 @@ TOPK = (1, 3, 5, 10)
 
 
 # --- image features -----------------------------------------------------------------------------
-
-class _Paths(Dataset):
-    """Image files as a dataset of RGB PIL images, decoded at about `max_side` px."""
-
-    def __init__(self, paths: Sequence[str | os.PathLike], max_side: int | None = None):
-        self.paths = [str(p) for p in paths]
-        self.max_side = max_side
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int):
-        from minerals.data.images import load_image
-
-        return load_image(self.paths[i], self.max_side)
-
 
 class _Preprocessed(Dataset):
     """Applies CLIP's preprocessing in the loader workers; drops labels (features only)."""
@@ -99,7 +84,7 @@ def image_features(bundle: ClipBundle, dataset_or_paths, cache: str | os.PathLik
     """
     if isinstance(dataset_or_paths, (list, tuple)) and (not dataset_or_paths or
                                                         isinstance(dataset_or_paths[0], (str, os.PathLike))):
-        dataset = _Paths(dataset_or_paths, max_side)
+        dataset = Photos(dataset_or_paths, max_side=max_side)
     else:
         dataset = dataset_or_paths
     n = len(dataset)
