@@ -113,3 +113,15 @@ def coverage(pred: np.ndarray) -> float:
     """Share of predictions that are finite numbers (an estimator that abstains gives NaN); NaN when empty."""
     pred = np.asarray(pred, dtype=float)
     return float(np.isfinite(pred).mean()) if len(pred) else float("nan")
+
+
+def ranked_hits(ranked: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """`(N,)` bool: whether the true label is among the first k columns of `(N, R)` ranked class indices.
+
+    The counterpart of `topk_hits` for a submitted ranking (no scores); k is capped at R.
+    """
+    ranked = np.asarray(ranked)
+    labels = np.asarray(labels)
+    if ranked.ndim != 2 or len(ranked) != len(labels):
+        raise ValueError(f"ranked must be (N, R) matching labels (N,), got {ranked.shape} and {labels.shape}")
+    return (ranked[:, :k] == labels[:, None]).any(axis=1)

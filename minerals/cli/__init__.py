@@ -10,7 +10,7 @@ import sys
 from minerals import __version__
 
 # Command-group modules under minerals.cli, in --help order.
-GROUPS = ("reproduce", "check", "data", "fewshot", "zeroshot", "size", "segment", "identify")
+GROUPS = ("reproduce", "check", "data", "evaluate", "fewshot", "zeroshot", "size", "segment", "identify")
 
 
 class CommandError(Exception):

@@ -1,4 +1,4 @@
-"""`minerals data download|verify|synth|info`: get, check, generate and describe a release."""
+"""`minerals data download|verify|synth|split|info`: get, check, generate, split and describe a release."""
 
 from __future__ import annotations
 
@@ -57,6 +57,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--workers", type=int, default=1, help="processes drawing photos (default: 1; same bytes)")
     s.set_defaults(func=run_synth)
+
+    sp = cmds.add_parser("split", help="write the official photos of a task and split as a CSV (the benchmark)",
+                         description="Write the photos a benchmark submission must predict: for classification the "
+                                     "seeded train/val/test split of a subset (the same manifests every section "
+                                     "uses) or 'full' (every photo, the zero-shot set) as id,path,en_name,label; for "
+                                     "size id,path,en_name; for segmentation id,path (masks are named by the id). "
+                                     "Paths are relative to the release folder. Prints the file's sha256, which "
+                                     "every `minerals evaluate` record carries as split_sha256.",
+                         epilog="examples:\n  minerals data split --subset 10 --split test --out test10.csv\n"
+                                "  minerals data split --profile paper --data-root ~/data/mi5k --subset full --out "
+                                "full.csv\n  minerals data split --task size --out size.csv",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    from minerals.cli import add_run_flags
+
+    add_run_flags(sp)
+    sp.add_argument("--task", choices=("classification", "size", "segmentation"), default="classification",
+                    help="which subset (default: classification)")
+    sp.add_argument("--subset", default=None, metavar="N",
+                    help="classification: class count of the subset (10, 30, ...) or 'full'")
+    sp.add_argument("--split", choices=("train", "val", "test", "all"), default="test",
+                    help="classification split (default: test)")
+    sp.add_argument("--out", type=Path, required=True, metavar="FILE", help="CSV to write")
+    sp.set_defaults(func=run_split)
 
     i = cmds.add_parser("info", help="what open_release finds in a folder (no decoding)",
                         description="Open a release and print which files, column aliases and path bases were used, "
@@ -157,4 +180,23 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"counts: {json.dumps(counts)}")
     for line in release.report["notes"] + release.problems:
         print(f"  {line}")
+    return 0
+
+
+def run_split(args: argparse.Namespace) -> int:
+    from minerals.benchmark import splits
+    from minerals.data import LayoutError
+    from minerals.pipeline.session import SessionError, open_session
+    from minerals.profiles import ProfileError
+
+    if args.task == "classification" and not args.subset:
+        raise CommandError("--task classification needs --subset N (a class count, or 'full')")
+    try:
+        session = open_session("cli:data-split", args.profile, args.data_root, "cpu", args.seed, args.results)
+        max_images = int(session.profile.section("segmentation").get("max_images", 0))
+        frame = splits.split_frame(session.release, args.task, args.subset, args.split, args.seed, max_images)
+    except (ProfileError, SessionError, LayoutError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    digest = splits.write_split(frame, args.out)
+    print(f"{args.out}: {len(frame)} photos, sha256 {digest}")
     return 0
