@@ -162,7 +162,8 @@ def evaluate(task: str, predictions: str | os.PathLike, release, subset: int | s
              max_images: int = 0, max_side: int = 0, method: dict | None = None) -> dict:
     """A result record of `predictions` (a CSV, or a folder of masks for segmentation) on the official split.
 
-    `release`: an opened release (`minerals.data.open_release`). `subset`/`split`/`labels`/`ks`: the
+    `release`: an opened release (`minerals.data.open_release`). `seed`: the run seed, as in the sections
+    (it seeds the subset's split manifest and the bootstrap; the official split is seed 0). `subset`/`split`/`labels`/`ks`: the
     classification protocol; `max_images`/`max_side`: the segmentation protocol (the profile's
     [segmentation] values). `method`: `name`, `link`, `description` of the submission. Raises
     SubmissionError (one line naming the file, the problem and the first offending ids).

@@ -261,12 +261,35 @@ def evaluate(samples: Sequence[Sample], backbones: Sequence[LoadedModel], cfg: S
     return SegmentationResult(summarise(per_image, cfg.n_boot, seed), per_image, samples, files)
 
 
+def segmentation_masks(result: SegmentationResult, folder: str | Path) -> list[Path]:
+    """Masks of each backbone and method of `result` at its best mask rule
+    (highest mean IoU), scored on every photo: `<folder>/<backbone>-<method>-<rule>/`. Returns the folders."""
+    from minerals.benchmark.export import write_masks
+
+    n = len(result.samples)
+    rows = result.table[result.table["n_images"] == n]
+    out = []
+    for (backbone, method), group in rows.groupby(["backbone", "method"], sort=False):
+        best = group.loc[group["miou"].idxmax()]
+        cams = load_cams(result.cam_files[(backbone, method)])
+        masks = [cam_to_mask(cam, best["threshold"], s.truth.shape, s.image) for cam, s in zip(cams, result.samples)]
+        name = f"{backbone}-{method}-{best['threshold']}".replace(":", "_").replace("/", "_").replace("+", "_")
+        out.append(write_masks(Path(folder) / name, [Path(s.name).stem for s in result.samples], masks))
+    return out
+
+
 def run(session, cfg: SegmentationConfig) -> SegmentationResult:
-    """The section for a notebook session: its release's `segm` pairs, every backbone of `cfg`, resumable."""
+    """The section for a notebook session: its release's `segm` pairs, every backbone of `cfg`, resumable.
+
+    Each backbone and method's masks at its best rule go to `predictions/segmentation/` (a benchmark submission).
+    """
+    from minerals.benchmark.export import predictions_dir
     from minerals.models.registry import load_backbone
 
     samples = load_samples(session.release.segmentation()[:cfg.max_images or None], cfg.max_side)
     backbones = [load_backbone(spec, session, session.device, cfg.prompts, cfg.fewshot_subset)
                  for spec in cfg.backbones]
-    return evaluate(samples, backbones, cfg, session.store(SECTION), session.artifacts(SECTION), session.device,
-                    session.seed)
+    result = evaluate(samples, backbones, cfg, session.store(SECTION), session.artifacts(SECTION), session.device,
+                      session.seed)
+    segmentation_masks(result, predictions_dir(session.root, SECTION))
+    return result

@@ -33,7 +33,7 @@ TABLE_COLUMNS = ("subset", "model", "pretrained", "resolution", "epochs", "top1"
                  "best_epoch", "best_val_top1", "train_images_per_s", "wall_s", "device", "seed", "notes")
 
 __all__ = ["FewShotConfig", "CheckpointError", "load_checkpoint", "plan", "run", "trained_model", "table",
-           "train_run", "eval_run", "eval_key", "run_grid", "checkpoint_path", "evaluate_checkpoint", "runnable", "torch_threads"]
+           "train_run", "eval_run", "eval_key", "export_predictions", "run_grid", "checkpoint_path", "evaluate_checkpoint", "runnable", "torch_threads"]
 
 
 def plan(section: dict, seed: int = 0) -> list[FewShotConfig]:
@@ -174,10 +174,21 @@ def run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
     """Train and evaluate one configuration on the test split: one row of table `fewshot` (plus files)."""
     trained = train_run(session, cfg, echo=echo)
     tested = eval_run(session, cfg, echo=echo)
+    if distributed.is_main():
+        export_predictions(session, cfg, session.root / tested["predictions"])
     row = {**asdict(cfg), **trained, **tested}
     row["wall_s"] = round(trained["train_wall_s"] + tested["eval_s"], 3)
     row["notes"] = "; ".join(tested["notes"])
     return row
+
+
+def export_predictions(session, cfg: FewShotConfig, predictions_csv: Path) -> Path:
+    """The test predictions of `cfg` as a benchmark submission: `predictions/fewshot/<run>.csv`."""
+    from minerals.benchmark.export import fewshot_ranked, predictions_dir
+
+    name = (f"{cfg.subset}-{cfg.model}-{'pretrained' if cfg.pretrained else 'scratch'}-{cfg.resolution}px-"
+            f"{key_hash(eval_key(session, cfg))[:8]}.csv")
+    return fewshot_ranked(predictions_csv, predictions_dir(session.root, SECTION) / name)
 
 
 def run_grid(session, configs: list[FewShotConfig] | None = None, shard: Shard | None = None,

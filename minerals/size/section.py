@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from minerals.benchmark.export import predictions_dir, write_sizes
+from minerals.benchmark.splits import size_frame
 from minerals.data import open_release
 from minerals.data.fingerprint import frame_fingerprint
 from minerals.size.evaluate import TABLE_COLUMNS, held_out_release, run_methods
@@ -18,6 +20,13 @@ def data_key(release) -> str:
     return frame_fingerprint(release, sizes, ("size_cm",))
 
 
+def export_predictions(release, preds: pd.DataFrame, folder) -> list:
+    """Each method's estimates of the release's size photos as a benchmark submission `<folder>/<method>.csv`."""
+    ids = size_frame(release)["id"].tolist()
+    return [write_sizes(folder / f"{method}.csv", ids, rows["size_cm"].to_numpy(dtype=float))
+            for method, rows in preds.groupby("method", sort=False)]
+
+
 def run(session, cfg: SizeConfig) -> dict[str, pd.DataFrame]:
     """Tables `size` (the release's size subset, one row per method), `size_holdout` (the same on each
     held-out synthetic style of `cfg.holdout_styles`) and `predictions` (every photo of `size`).
@@ -26,6 +35,7 @@ def run(session, cfg: SizeConfig) -> dict[str, pd.DataFrame]:
     """
     store, artifacts = session.store(SECTION), session.artifacts(SECTION)
     table, preds = run_methods(session.release.size_table(), cfg, store, artifacts, data_key(session.release))
+    export_predictions(session.release, preds, predictions_dir(session.root, SECTION))
     held = []
     for style in cfg.holdout_styles:
         release = open_release(held_out_release(style, cfg.holdout_photos))

@@ -425,14 +425,21 @@ def _eval_mask(data: SubsetData, split: str) -> np.ndarray:
 
 def run(session, cfg: ZeroShotConfig) -> dict[str, pd.DataFrame]:
     """The section for a session (`run_grid` on its release, store, artifacts, device and seed)."""
+    from minerals.benchmark.export import predictions_dir
+
     return run_grid(session.release, cfg, session.store(SECTION), session.artifacts(SECTION), session.device,
-                    session.seed)
+                    session.seed, predictions_dir(session.root, SECTION))
 
 
 def run_grid(release, cfg: ZeroShotConfig, store: RunStore, artifacts: str | os.PathLike, device: str = "cpu",
-             seed: int = 0) -> dict[str, pd.DataFrame]:
+             seed: int = 0, predictions: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
     """Run (or resume) the grid; return the tables `zeroshot`, `zeroshot_templates`, `clip_probe`,
-    `zeroshot_class_recall` and the `examples` of right and wrong answers (a DataFrame)."""
+    `zeroshot_class_recall` and the `examples` of right and wrong answers (a DataFrame).
+
+    With `predictions` (a folder), each `zeroshot` row's ranked classes are written there as a benchmark
+    submission (`<subset>-<model>-<tag>-<templates>.csv`, `minerals.benchmark.export`); a missing file is
+    recomputed.
+    """
     section = _Section(release, cfg, Path(artifacts), device, seed)
     rows: dict[str, list[dict]] = {"zeroshot": [], "zeroshot_templates": [], "clip_probe": [],
                                    "zeroshot_class_recall": [], "examples": []}
@@ -444,7 +451,10 @@ def run_grid(release, cfg: ZeroShotConfig, store: RunStore, artifacts: str | os.
                 key = {"kind": "zeroshot", **spec.key(), "subset": str(subset), "split": cfg.split, "data": data_key,
                        "ensemble": ensemble, "templates": prompts.ensemble_templates(ensemble),
                        "descriptions": prompts.uses_descriptions(ensemble), "temperature": "learned"}
-                m = store.run(key, lambda: _zeroshot_record(section, spec, subset, ensemble))
+                export = Path(predictions) / (f"{subset}-{spec.model}-{spec.tag}-{ensemble}.csv".replace("/", "_")
+                                              .replace("+", "_")) if predictions else None
+                m = store.run(key, lambda: _zeroshot_record(section, spec, subset, ensemble, export),
+                              force=export is not None and not export.exists())
                 rows["zeroshot"].append({"subset": str(subset), **ident, "templates": ensemble,
                                          **{c: m[c] for c in ("n_classes", "n_images", "top1", "top3", "top5",
                                                               "top10", "balanced_acc")}})
@@ -479,7 +489,7 @@ def _data_key(section: _Section, subset) -> str:
     return section.data(subset, None).identity()
 
 
-def _zeroshot_record(section: _Section, spec: ModelSpec, subset, ensemble: str) -> dict:
+def _zeroshot_record(section: _Section, spec: ModelSpec, subset, ensemble: str, export: Path | None = None) -> dict:
     feats, data = section.features(spec, subset)
     mask = _eval_mask(data, section.cfg.split)
     weights = section.classifier(spec, data, prompts.ensemble_templates(ensemble), prompts.uses_descriptions(ensemble))
@@ -489,6 +499,11 @@ def _zeroshot_record(section: _Section, spec: ModelSpec, subset, ensemble: str) 
     out["examples"] = examples(scores, labels, paths, data.classes, section.cfg.examples, section.seed)
     out["classes"] = data.classes
     out["class_images"] = np.bincount(labels, minlength=len(data.classes)).tolist()
+    if export is not None and distributed.is_main():
+        from minerals.benchmark.export import write_ranked
+
+        ids = data.dataset.frame["id"].to_numpy()[mask]
+        write_ranked(export, ids, np.asarray(data.classes, dtype=object)[scores.top])
     return out
 
 
