@@ -11,8 +11,9 @@ from minerals.cli import CommandError
 
 DESCRIPTION = """\
 Estimate each specimen's longest extent in cm from the 1.27 cm reference cube in its photo.
-Writes one CSV row per photo: path,size_cm,cm_per_px,cube_side_px,confidence,status (status is `ok`
-or why the estimator abstained; size_cm is then empty). `--method improved` (default) reads the scale
+Writes one CSV row per photo: path,size_cm,cm_per_px,cube_side_px,confidence,status,cube_kind (status
+is `ok` or why the estimator abstained; size_cm is then empty; cube_kind: grey_1cm, engraved or
+printed_bar, see minerals.size.kinds: the black engraved cube's edge, 1 cm here, is an open question). `--method improved` (default) reads the scale
 from the cube's printed 1 cm bar (or its square front face) and segments the specimen; `--method
 baseline` is the upstream method, which needs the release's mineral_boxes (use --root). `--root DIR
 --evaluate` scores both methods (or --method) against the release's minerals_size.csv."""

@@ -27,13 +27,15 @@ MIN_SIDE = 8          # px: smaller regions are noise (the estimator abstains be
 @dataclass
 class Face:
     """A candidate front face: `box` `(x0, y0, x1, y1)` of its flat region (px), `score` in [0, 1], and,
-    once measured, `side_px` (sub-pixel width), `height_px` and `edges` `(left, top, right, bottom)`."""
+    once measured, `side_px` (sub-pixel width), `height_px` and `edges` `(left, top, right, bottom)`;
+    `kind` is the cube kind of `minerals.size.kinds` (its edge length gives the scale)."""
 
     box: tuple[int, int, int, int]
     score: float
     side_px: float = 0.0
     height_px: float = 0.0
     edges: tuple[float, float, float, float] | None = None
+    kind: str = "grey_1cm"
 
     @property
     def squareness(self) -> float:

@@ -17,10 +17,11 @@ import numpy as np
 
 from minerals.data.images import shrink
 from minerals.size import cube as cubes
-from minerals.size import scalebar
+from minerals.size import kinds, scalebar
+from minerals.size.silhouette import find_silhouettes
 from minerals.size.backdrop import clean, fit_backdrop, foreground
 from minerals.size.cards import find_cards
-from minerals.size.result import CUBE_EDGE_CM, SizeConfig, SizeEstimate
+from minerals.size.result import SizeConfig, SizeEstimate
 
 EDGE_AGREEMENT = 0.08  # face width from edges vs 1.27 x bar length
 TWO_CUBES_SCORE = 0.6   # a second candidate this good, and nearly as good as the first, means two cubes
@@ -32,6 +33,9 @@ MIN_CONFIDENCE = 0.1  # below this the cube is too uncertain to measure with
 ON_OBJECT = 6.0  # a cube candidate inside an object this many times its face's area is on the specimen
 OFF_CUBE_PENALTY = 0.3  # score factor for such candidates
 CUT_RUN = 0.02  # a specimen touching the frame along this share of a side is cut by it
+FACE_TRUSTED = 0.5  # a flat square face this good is taken over a cube silhouette
+SILHOUETTE_MIN = 0.12  # a cube silhouette scores at least this to be taken
+MIN_CUBE_FRAC = 0.03  # size prior: a cube's face spans at least this share of the photo's shorter side
 
 
 def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
@@ -48,14 +52,15 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     kernel = max(3, round(min(h, w) / 150)) | 1
     objects = cv2.connectedComponentsWithStats(clean(fg, kernel).astype(np.uint8), connectivity=8)[1:3]
 
-    best = _find_cube(lab, cards, result, objects, s)
+    best = _find_cube(lab, cards, result, objects, s, (lab_small, fg))
     if best is None:
         return result
     result.cube_box = best.edges
     cx, cy = (best.edges[0] + best.edges[2]) / 2, (best.edges[1] + best.edges[3]) / 2
     cards = result.cards = [b for b in cards if not (b[0] <= cx <= b[2] and b[1] <= cy <= b[3])]  # the cube itself
     result.cube_side_px = best.side_px
-    result.cm_per_px = CUBE_EDGE_CM / best.side_px
+    result.cube_kind = best.kind
+    result.cm_per_px = kinds.edge_cm(best.kind, cfg.edge_cm) / best.side_px
     if best.side_px < cfg.min_cube_px:
         return result.abstain(f"cube too small ({best.side_px:.0f} px < {cfg.min_cube_px:.0f} px)")
 
@@ -121,18 +126,27 @@ def _on_object(centre, face_box, objects, s: float) -> bool:
     return bw * bh > ON_OBJECT * face
 
 
-def _find_cube(lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: float) -> cubes.Face | None:
-    """The measured front face: from the "1 cm" bar when one is readable, else from flat square regions.
+def _find_cube(lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: float, small) -> cubes.Face | None:
+    """The measured front face: from the "1 cm" bar when one is readable, else from flat square regions
+    or, when no face is convincing, from the cube's silhouette (`silhouette`; `small` = `(lab, fg)` at
+    work resolution, scale `s`).
 
     With a bar, the bar gives the scale (edge = 1.27 x its length); the face's edges, searched where the
     bar predicts them, only lower the confidence when their width disagrees by more than `EDGE_AGREEMENT`.
     Abstains on `result` (and returns None) when there is no cube or there are two.
     """
-    bars = scalebar.find_bars(lab, cards)
+    short = min(lab.shape[:2])
+    sils = [c for c in find_silhouettes(*small) if c.score >= SILHOUETTE_MIN]
+    found = scalebar.find_bars(lab, cards)
+    bars = [b for b in found if min(np.subtract(b.face_box()[2:], b.face_box()[:2])) >= MIN_CUBE_FRAC * short]
+    tiny = [min(np.subtract(b.face_box()[2:], b.face_box()[:2])) for b in found if b not in bars and b.score > 0.2]
     for bar in bars:
         if _on_object(bar.centre, bar.face_box(), objects, s):
             bar.score *= OFF_CUBE_PENALTY
     bars = sorted((b for b in bars if b.score > 0.2), key=lambda b: -b.score)
+    if bars and sils and bars[0].score < FACE_TRUSTED and sils[0].score >= FACE_TRUSTED \
+            and not _inside(bars[0].centre, tuple(v / s for v in sils[0].box)):
+        return _from_silhouette(sils, result, s)  # a weak bar off the only cube-like object: a mark on the specimen
     if bars:
         bar = bars[0]
         if len(bars) > 1 and bars[1].score >= TWO_CUBES_SCORE and bars[1].score >= 0.8 * bar.score \
@@ -147,15 +161,27 @@ def _find_cube(lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: f
         if abs(face.side_px / from_bar - 1) > EDGE_AGREEMENT:
             face.score *= 0.7  # the face's edges do not confirm the bar (side face, low contrast, clutter)
         face.side_px = from_bar
+        face.kind = kinds.PRINTED_BAR
         return face
-    faces = cubes.find_faces(lab, cards)
+    faces = []
+    for f in cubes.find_faces(lab, cards):
+        side = min(f.box[2] - f.box[0], f.box[3] - f.box[1])
+        if side >= MIN_CUBE_FRAC * short:
+            faces.append(f)
+        elif f.score > 0.2:
+            tiny.append(side)
     for face in faces:
         box = face.box
         if _on_object(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), box, objects, s):
             face.score *= OFF_CUBE_PENALTY
     faces = sorted((f for f in faces if f.score > 0.2), key=lambda f: -f.score)
+    if not faces or faces[0].score < FACE_TRUSTED:
+        if sils:
+            return _from_silhouette(sils, result, s)
     if not faces:
-        result.abstain("no cube found")
+        result.abstain(f"cube too small ({max(tiny):.0f} px < {MIN_CUBE_FRAC * short:.0f} px, "
+                       f"{100 * MIN_CUBE_FRAC:.0f} % of the photo)" if tiny
+                       else "no cube found (no square face, no cube silhouette)")
         return None
     if len(faces) > 1 and faces[1].score >= TWO_CUBES_SCORE and faces[1].score >= 0.8 * faces[0].score \
             and _similar_size(faces[0].box, faces[1].box) and not _overlap(faces[0].box, faces[1].box):
@@ -163,6 +189,21 @@ def _find_cube(lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: f
         result.abstain("two cubes (cannot tell which one is the reference)")
         return None
     return cubes.measure_face(lab[..., 0], faces[0])
+
+
+def _from_silhouette(sils: list, result: SizeEstimate, s: float) -> cubes.Face | None:
+    """The cube from its best silhouette (work px / `s` = full px), or None with a specific abstention."""
+    best = sils[0]
+    box = tuple(v / s for v in best.box)
+    result.cube_box, result.cube_kind = box, best.kind
+    if best.cut:
+        result.abstain("cube cut by the frame")
+        return None
+    if len(sils) > 1 and sils[1].score >= 0.8 * best.score and _similar_size(best.box, sils[1].box):
+        result.abstain(f"two cube candidates disagree (silhouette scores {best.score:.2f} and {sils[1].score:.2f})")
+        return None
+    return cubes.Face(tuple(int(round(v)) for v in box), best.score, side_px=best.side_px / s,
+                      height_px=(best.box[3] - best.box[1]) / s, edges=box, kind=best.kind)
 
 
 def _cube_zone(face: cubes.Face, s: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -187,6 +228,10 @@ def _similar_size(a, b) -> bool:
     ra = (a[2] - a[0]) * (a[3] - a[1])
     rb = (b[2] - b[0]) * (b[3] - b[1])
     return 0.5 <= ra / max(rb, 1) <= 2.0
+
+
+def _inside(point, box) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
 def _overlap(a, b) -> bool:

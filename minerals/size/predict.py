@@ -25,7 +25,7 @@ from minerals.size.cards import find_cards, text_boxes_craft
 from minerals.size.overlay import draw_overlay
 from minerals.size.result import METHODS, SizeConfig, SizeEstimate
 
-COLUMNS = ["path", "size_cm", "cm_per_px", "cube_side_px", "confidence", "status"]
+COLUMNS = ["path", "size_cm", "cm_per_px", "cube_side_px", "confidence", "status", "cube_kind"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 MIN_SIDE_PX = 64  # smaller photos cannot show a measurable cube
 
@@ -104,7 +104,8 @@ def row(path: Path, est: SizeEstimate, scale: float) -> dict:
     return {"path": str(path), "size_cm": round(est.size_cm, 3) if est.ok else None,
             "cm_per_px": float(f"{est.cm_per_px / scale:.5g}") if est.cm_per_px else None,
             "cube_side_px": round(est.cube_side_px * scale, 2) if est.cube_side_px else None,
-            "confidence": round(float(est.confidence), 4), "status": est.status}
+            "confidence": round(float(est.confidence), 4), "status": est.status,
+            "cube_kind": est.cube_kind}
 
 
 def predict(photos: Iterable[Photo | str | os.PathLike], method: str = "improved", cfg: SizeConfig | None = None,

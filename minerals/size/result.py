@@ -23,7 +23,8 @@ class SizeEstimate:
 
     Geometry for overlays (analysed-image pixels): `cube_box` = the cube's front face `(x0, y0, x1, y1)`,
     `specimen_box` the measured box, `outline` an `(N, 2)` contour of the specimen, `extent` the two
-    `(x, y)` end points of the measured length, `cards` the label-card boxes that were excluded.
+    `(x, y)` end points of the measured length, `cards` the label-card boxes that were excluded;
+    `cube_kind` the kind of cube found (`minerals.size.kinds`), whose edge gave the scale.
     """
 
     status: str = OK
@@ -36,6 +37,7 @@ class SizeEstimate:
     outline: np.ndarray | None = None
     extent: tuple[tuple[float, float], tuple[float, float]] | None = None
     cards: list = field(default_factory=list)
+    cube_kind: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,7 +59,8 @@ class SizeConfig:
     or `craft` (the upstream CRAFT text detector via easyocr, about 10 s per 1024-px photo on one core);
     `paper_faithful`: the baseline truncates sizes to whole cm as upstream did; `limit`: evaluate at most
     this many photos (0 = all); `n_boot`: bootstrap resamples of the error intervals; `holdout_styles`:
-    synthetic styles (`evaluate.HELD_OUT_STYLES`) the notebook also scores on, `holdout_photos` photos each.
+    synthetic styles (`evaluate.HELD_OUT_STYLES`) the notebook also scores on, `holdout_photos` photos each;
+    `edge_cm`: cube kind -> edge in cm, overriding `minerals.size.kinds.EDGE_CM` (the black cube's edge is open).
     """
 
     methods: tuple[str, ...] = METHODS
@@ -70,6 +73,7 @@ class SizeConfig:
     n_boot: int = 1000
     holdout_styles: tuple[str, ...] = ()
     holdout_photos: int = 40
+    edge_cm: dict | None = None
 
     @classmethod
     def from_section(cls, section: dict) -> "SizeConfig":

@@ -1,0 +1,67 @@
+"""Scoring the cube finder on hand-labelled real photos (`tests/data/real_photos/labels.csv`).
+
+Each photo gets an `outcome`: `found` (the cube box the estimator used lies in the marked box: IoU >= 0.3
+or its centre inside), `abstained` (no cube claimed, or an abstention on a cube-less photo), `wrong`
+(a measurement, status `ok`, made with a cube outside the marked box or on a photo without a cube) or
+`missed-abstained` (an abstention naming a cube outside the marked box: honest but not found).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from minerals.data.images import load_image
+from minerals.size.predict import measure
+from minerals.size.result import SizeConfig
+
+
+def box_iou(a, b) -> float:
+    """IoU of two `(x0, y0, x1, y1)` boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def in_marked_box(box, marked) -> bool:
+    """Whether a found cube box matches a marked one: IoU >= 0.3 or its centre inside."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return box_iou(box, marked) >= 0.3 or (marked[0] <= cx <= marked[2] and marked[1] <= cy <= marked[3])
+
+
+def score_real_photos(folder: str | Path, cfg: SizeConfig | None = None) -> pd.DataFrame:
+    """One row per labelled photo of `folder` (with `labels.csv`): labels, status, cube kind found, outcome."""
+    folder = Path(folder)
+    labels = pd.read_csv(folder / "labels.csv")
+    cfg = cfg or SizeConfig()
+    rows = []
+    for r in labels.itertuples():
+        est = measure(np.asarray(load_image(folder / r.file)), "improved", cfg)
+        marked = (r.cube_x1, r.cube_y1, r.cube_x2, r.cube_y2) if r.cube_visible else None
+        inside = est.cube_box is not None and marked is not None and in_marked_box(est.cube_box, marked)
+        if inside:
+            outcome = "found"
+        elif est.ok:
+            outcome = "wrong"
+        elif est.cube_box is None or marked is None:
+            outcome = "abstained"
+        else:
+            outcome = "missed-abstained"
+        rows.append({"file": r.file, "split": r.split, "cube_kind": r.cube_kind, "cube_visible": bool(r.cube_visible),
+                     "status": est.status, "kind_found": est.cube_kind, "outcome": outcome})
+    return pd.DataFrame(rows)
+
+
+def summary(scored: pd.DataFrame) -> pd.DataFrame:
+    """Per split: photos with a cube, share found, wrong measurements, abstention share on cube-less photos."""
+    out = []
+    for split, g in scored.groupby("split"):
+        cube, none = g[g.cube_visible], g[~g.cube_visible]
+        out.append({"split": split, "photos": len(g), "with_cube": len(cube),
+                    "found": float((cube.outcome == "found").mean()) if len(cube) else np.nan,
+                    "wrong": int((g.outcome == "wrong").sum()), "without_cube": len(none),
+                    "abstained_without_cube": float((~none.status.eq("ok")).mean()) if len(none) else np.nan})
+    return pd.DataFrame(out)

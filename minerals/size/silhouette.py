@@ -1,0 +1,127 @@
+"""The reference cube as a whole object: its silhouette among the objects that differ from the backdrop.
+
+The museum's cubes (black with engraved white "T.", "1 CM", "S."; grey metal printed "1cm" with a
+"10mm" ruler; printed "1 cm" bar) are seen in perspective with two or three faces, so their front
+face is often not a separate flat region. Their silhouette is: a compact, convex, nearly rectangular
+(or hexagonal) colourless object with straight sharp outlines and flat faces, much smaller than the
+specimen and a few per cent of the photo wide. `find_silhouettes` scores every such object at work
+resolution; the scores are products of soft terms, each in [0, 1], so that one bad cue lowers but does
+not veto (the thresholds are module constants, chosen on the synthetic styles and the `tune` half of
+`tests/data/real_photos`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MIN_SIDE_FRAC = 0.035   # cube side >= this share of the photo's shorter side ...
+MIN_SIDE_PX = 8         # ... and at least this many px
+MAX_SIDE_FRAC = 0.40    # ... and at most this share
+MAX_ASPECT = 1.7        # silhouette box, long / short (a cube seen from above is taller than wide)
+MAX_CHROMA = 22.0       # Lab units from neutral: grey, black and metal cubes
+DARK_L = 80.0           # 25th percentile lightness (0-255) below which a cube is the black engraved kind
+MAX_SPECIMEN_SHARE = 0.6  # a cube's area is at most this share of the largest object's
+LINE_PX = 3             # coloured or dark lines thinner than this (overlay boxes, threads) are dropped
+
+
+@dataclass
+class Silhouette:
+    """A cube candidate: `box` `(x0, y0, x1, y1)` and `side_px` (front-face edge estimate) in work px,
+    `score` in [0, 1], median lightness `face_l` (0-255), `marks` (share of bright or dark marks inside),
+    `cut` (touches the frame), `kind` (`minerals.size.kinds`: `engraved` when dark with bright marks,
+    else `grey_1cm`) and `cues` (the soft terms, for reasons and tests)."""
+
+    box: tuple[int, int, int, int]
+    side_px: float
+    score: float
+    face_l: float
+    marks: float
+    cut: bool
+    kind: str
+    cues: dict
+
+
+def _solid_objects(lab: np.ndarray, fg: np.ndarray) -> np.ndarray:
+    """`fg` without thin strokes (drawn boxes, threads, text), holes filled: `(h, w)` uint8 0/1.
+
+    Strokes are removed before filling, so that a drawn frame does not fill into a solid block.
+    """
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (LINE_PX, LINE_PX))
+    chroma = np.hypot(lab[..., 1].astype(np.float32) - 128, lab[..., 2].astype(np.float32) - 128)
+    coloured = (chroma > MAX_CHROMA).astype(np.uint8)
+    strokes = coloured & (1 - cv2.morphologyEx(coloured, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)))
+    m = cv2.morphologyEx(fg.astype(np.uint8) & (1 - strokes), cv2.MORPH_OPEN, k)
+    cnts, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(m)
+    cv2.drawContours(filled, cnts, -1, 1, cv2.FILLED)
+    return filled
+
+
+def _hull_mask(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """`(h, w)` bool: inside the convex hull of the largest object (pieces there belong to the specimen)."""
+    big = 1 + int(np.argmax(stats[1:, 4]))
+    pts = cv2.findNonZero((labels == big).astype(np.uint8))
+    out = np.zeros(labels.shape, np.uint8)
+    cv2.fillConvexPoly(out, cv2.convexHull(pts), 1)
+    return out.astype(bool)
+
+
+def find_silhouettes(lab: np.ndarray, fg: np.ndarray) -> list[Silhouette]:
+    """Cube candidates, best first, in an OpenCV Lab uint8 photo `(h, w, 3)` with its object mask `fg` `(h, w)` bool."""
+    h, w = fg.shape
+    short = min(h, w)
+    objects = _solid_objects(lab, fg)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(objects, connectivity=4)
+    if n <= 1:
+        return []
+    largest = int(stats[1:, 4].max())
+    lo, hi = max(MIN_SIDE_PX, MIN_SIDE_FRAC * short), MAX_SIDE_FRAC * short
+    L = lab[..., 0].astype(np.float32)
+    texture = np.abs(L - cv2.blur(L, (3, 3)))  # ~0 on flat faces, also next to an engraved stroke's inside
+    specimen = _hull_mask(labels, stats)
+    grad = cv2.morphologyEx(lab[..., 0], cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(np.float32)
+    out = []
+    for i in range(1, n):
+        x, y, bw, bh, area = (int(v) for v in stats[i])
+        if min(bw, bh) < lo or max(bw, bh) > hi or max(bw, bh) > MAX_ASPECT * min(bw, bh):
+            continue
+        region = labels[y:y + bh, x:x + bw] == i
+        cnts, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cnt = max(cnts, key=cv2.contourArea)
+        hull = cv2.convexHull(cnt)
+        hull_area = max(cv2.contourArea(hull), 1.0)
+        solidity = area / hull_area
+        rect_area = max(float(np.prod(cv2.minAreaRect(cnt)[1])), 1.0)
+        poly = cv2.approxPolyDP(hull, 0.06 * cv2.arcLength(hull, True), True)
+        pix = lab[y:y + bh, x:x + bw][region].astype(np.float32)
+        chroma = float(np.median(np.hypot(pix[:, 1] - 128, pix[:, 2] - 128)))
+        face_l = float(np.median(pix[:, 0]))
+        inner = cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        Lr = L[y:y + bh, x:x + bw]
+        vals = Lr[inner] if inner.sum() > 8 else Lr[region]
+        flat = float(np.mean(texture[y:y + bh, x:x + bw][inner if inner.sum() > 8 else region] < 5.0))
+        marks = float(np.mean(np.abs(vals - np.median(vals)) > 40))
+        dark = float(np.percentile(vals, 25)) < DARK_L
+        ring = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~inner
+        sharp = float(np.mean(grad[y:y + bh, x:x + bw][ring] > 20)) if ring.any() else 0.0
+        cut = x == 0 or y == 0 or x + bw >= w or y + bh >= h
+        cues = {
+            "solidity": float(np.clip((solidity - 0.75) / 0.2, 0, 1)),
+            "rectangular": float(np.clip((area / rect_area - 0.65) / 0.25, 0, 1)),
+            "corners": 1.0 if 4 <= len(poly) <= 6 else 0.6,
+            "colourless": float(np.clip(1.0 - (chroma - 8.0) / (MAX_CHROMA - 8.0), 0, 1)),
+            "flat": float(np.clip((flat - 0.35) / 0.35, 0, 1)),
+            "sharp": float(np.clip(sharp / 0.5, 0, 1)),
+            "smaller": 1.0 if area <= MAX_SPECIMEN_SHARE * largest or area == largest and n == 2 else 0.3,
+            "whole": 0.7 if cut else 1.0,
+            "apart": 0.3 if specimen[min(h - 1, y + bh // 2), min(w - 1, x + bw // 2)] and area < largest else 1.0,
+        }
+        score = float(np.prod(list(cues.values())))
+        # Seen from slightly above, the silhouette is the front face plus a foreshortened top face: its
+        # narrower extent is the edge (a visible side face as well widens it; the confidence says so).
+        out.append(Silhouette((x, y, x + bw, y + bh), float(min(bw, bh)), score, face_l, marks, cut,
+                              "engraved" if dark and marks > 0.05 else "grey_1cm", cues))
+    return sorted(out, key=lambda c: -c.score)
