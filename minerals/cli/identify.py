@@ -21,8 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "specimen's size from the 1.27 cm reference cube with its confidence. The model is loaded once and "
             "photos are scored in batches. A photo that cannot be used (not an image, unreadable, too small, too "
             "large) gets an error entry and the others are still processed. Folders are searched for image "
-            "files.", 100),
+            "files. Without a model flag it uses the best classifier available and says which: the best few-shot "
+            "checkpoint of the results folder, else zero-shot CLIP ViT-B-32 (OpenAI weights) over every species.",
+            100),
         epilog="examples:\n"
+               "  minerals identify photo.jpg   # the best classifier available (it says which)\n"
                "  minerals identify photo.jpg --classifier results/smoke/artifacts/fewshot/<run>/best.pt\n"
                "  minerals identify photos/ --model clip:ViT-B-32@openai --classes species.txt --top 5 --json \\\n"
                "      --out reports/   # = --clip ViT-B-32 --pretrained openai (older spelling)\n"
@@ -35,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "confidence, status}, report. Boxes are [x0, y0, x1, y1] in the photo's pixels.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="image files or folders of images")
-    model = p.add_mutually_exclusive_group(required=True)
+    model = p.add_mutually_exclusive_group()
     model.add_argument("--model", metavar="SPEC",
                        help="the classifier as a model spec (minerals.models.registry): clip:MODEL@TAG, "
                             "clip:MODEL@/path/weights.pt (zero-shot over --classes) or checkpoint:/path/best.pt")
@@ -45,6 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="zero-shot with an open_clip architecture (ViT-B-32) or a shipped config (minerals-tiny, "
                             "random weights)")
     p.add_argument("--checkpoint", metavar="PATH", help="local CLIP weights (file or open_clip folder) for --clip")
+    p.add_argument("--results", default="results", metavar="DIR",
+                   help="without a model flag: the best few-shot checkpoint of this results folder is used "
+                        "(default: ./results), else zero-shot CLIP ViT-B-32/openai over every species")
+    p.add_argument("--data-root", default="", metavar="DIR",
+                   help="without a model flag or --classes: zero-shot over every species of this release "
+                        "(default: the shipped species list)")
     p.add_argument("--pretrained", metavar="TAG", help="open_clip pretrained tag of the --clip weights (openai, ...)")
     p.add_argument("--classes", metavar="FILE", help="zero-shot class list: one species name per line (with --clip)")
     p.add_argument("--templates", default=None, metavar="NAME",
@@ -61,6 +70,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_identify(args: argparse.Namespace) -> int:
+    args.default = None
+    if not (args.model or args.classifier or args.clip):  # before torch loads: offline fails in well under a second
+        from minerals.identify import default
+
+        args.default = default.best_checkpoint(args.results)
+        try:
+            if args.default is None:
+                default.require_clip_weights()
+                args.species = (default.species(args.data_root or None) if not args.classes else None)
+        except default.DefaultModelError as exc:
+            raise CommandError(str(exc)) from exc
     from minerals.identify.identifier import IdentifyConfig, IdentifyError, Identifier, write_records
     from minerals.size.predict import expand_inputs
 
@@ -97,6 +117,8 @@ def _load(args: argparse.Namespace, cfg):
     from minerals.cache import cache_dir
 
     try:
+        if not (args.model or args.classifier or args.clip):
+            return _default(args, cfg)
         if args.model:
             args = _from_spec(args)
         if args.classifier:
@@ -110,6 +132,25 @@ def _load(args: argparse.Namespace, cfg):
                              args.device, cache_dir=cache_dir() / "clip_text")
     except (IdentifyError, ClipError, ModelError, PromptError) as exc:
         raise CommandError(str(exc)) from exc
+
+
+def _default(args: argparse.Namespace, cfg):
+    """No model flag: the best few-shot checkpoint of `--results`, else zero-shot CLIP ViT-B-32/openai
+    (`run_identify` has found the checkpoint, or checked the weights and read the species list)."""
+    from minerals.identify import default
+    from minerals.identify.identifier import load_fewshot, load_zeroshot, read_classes
+    from minerals.cache import cache_dir
+
+    if args.default is not None:
+        path, summary = args.default
+        print(f"classifier: few-shot checkpoint {path} (validation top-1 {summary.get('best_val_top1', 'n/a')}), the "
+              f"best in {args.results}", file=sys.stderr)
+        return load_fewshot(path, args.device)
+    names, source = (read_classes(args.classes), args.classes) if args.classes else args.species
+    print(f"classifier: zero-shot CLIP {default.CLIP_MODEL}/{default.CLIP_TAG} over {len(names)} species "
+          f"({source}); no few-shot checkpoint in {args.results}", file=sys.stderr)
+    return load_zeroshot(default.CLIP_MODEL, names, default.CLIP_TAG, None, cfg.templates, args.device,
+                         cache_dir=cache_dir() / "clip_text")
 
 
 def _from_spec(args: argparse.Namespace) -> argparse.Namespace:
