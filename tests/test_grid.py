@@ -215,6 +215,7 @@ def test_fewshot_grid_shards_train_each_configuration_once(tmp_path, monkeypatch
     monkeypatch.setattr(fewshot, "train", fake_train)
     monkeypatch.setattr(fewshot, "load_checkpoint", lambda path, device: (None, {}))
     monkeypatch.setattr(fewshot, "evaluate", fake_evaluate)
+    monkeypatch.setattr(fewshot, "export_predictions", lambda *a, **k: None)  # no real predictions to export
     profile = Profile("smoke", {"fewshot": GRID})
 
     def worker(shard):
