@@ -45,3 +45,23 @@ def test_edge_per_cube_kind():
     assert kinds.edge_cm("engraved", {"engraved": 1.27}) == 1.27
     with pytest.raises(ValueError, match="unknown cube kind 'pink'"):
         kinds.edge_cm("pink")
+
+
+def test_risk_coverage_moves_with_the_threshold():
+    import pandas as pd
+
+    from minerals.size.evaluate import risk_coverage
+
+    preds = pd.DataFrame({"size_cm": [1.0, 2.0, 6.0, None], "true_cm": [1.0, 2.2, 3.0, 2.0],
+                          "confidence": [0.9, 0.5, 0.2, 0.0]})
+    curve = risk_coverage(preds)
+    assert list(curve["coverage"]) == [0.25, 0.5, 0.75]
+    assert curve["max_ape"].iloc[-1] == 1.0 and curve["max_ape"].iloc[1] < 0.5
+    assert curve["mape"].is_monotonic_increasing
+
+
+def test_gallery_has_one_overlay_per_photo():
+    from minerals.size.realphotos import gallery
+
+    shots = gallery(REAL)
+    assert len(shots) == 28 and all(img.ndim == 3 for _, img in shots)

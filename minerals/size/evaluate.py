@@ -70,6 +70,21 @@ def summarise(preds: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict:
     return {k: row[k] for k in TABLE_COLUMNS}
 
 
+def risk_coverage(preds: pd.DataFrame) -> pd.DataFrame:
+    """MAPE against coverage as the confidence threshold moves: one row per distinct confidence of an
+    accepted photo (`threshold`, `coverage` = share of all photos accepted at it, `mape` and `max_ape`
+    of the accepted ones). `preds`: rows of `evaluate_release` (`size_cm` NaN where it abstained)."""
+    ok = preds[preds["size_cm"].notna()]
+    ape = ((ok["size_cm"] - ok["true_cm"]).abs() / ok["true_cm"]).to_numpy()
+    conf = ok["confidence"].to_numpy(dtype=float)
+    rows = []
+    for t in np.unique(conf)[::-1]:
+        keep = conf >= t
+        rows.append({"threshold": float(t), "coverage": float(keep.sum() / max(len(preds), 1)),
+                     "mape": float(ape[keep].mean()), "max_ape": float(ape[keep].max())})
+    return pd.DataFrame(rows, columns=["threshold", "coverage", "mape", "max_ape"])
+
+
 def error_by_size(preds: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
     """Absolute percentage error and coverage per true-size quantile bin (for 'error against size')."""
     df = preds.assign(ape=(preds["size_cm"] - preds["true_cm"]).abs() / preds["true_cm"])

@@ -65,3 +65,25 @@ def summary(scored: pd.DataFrame) -> pd.DataFrame:
                     "wrong": int((g.outcome == "wrong").sum()), "without_cube": len(none),
                     "abstained_without_cube": float((~none.status.eq("ok")).mean()) if len(none) else np.nan})
     return pd.DataFrame(out)
+
+
+def gallery(folder: str | Path, cfg: SizeConfig | None = None) -> list[tuple[str, np.ndarray]]:
+    """`(title, overlay)` per labelled photo: the cube found, its kind, the specimen outline, the scale and
+    estimate or the reason for abstaining (`minerals.size.overlay`), the marked cube box in white."""
+    import cv2
+
+    from minerals.size.overlay import draw_overlay
+
+    folder = Path(folder)
+    labels = pd.read_csv(folder / "labels.csv")
+    cfg = cfg or SizeConfig()
+    out = []
+    for r in labels.itertuples():
+        rgb = np.asarray(load_image(folder / r.file))
+        est = measure(rgb, "improved", cfg)
+        image = draw_overlay(rgb, est)
+        if r.cube_visible:
+            cv2.rectangle(image, (int(r.cube_x1), int(r.cube_y1)), (int(r.cube_x2) - 1, int(r.cube_y2) - 1), (255, 255, 255), 1)
+        scale = f", {est.cm_per_px * 10:.2f} mm/px" if est.cm_per_px else ""
+        out.append((f"{r.file} [{r.split}] {est.cube_kind or 'no cube'}{scale}", image))
+    return out

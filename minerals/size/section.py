@@ -29,17 +29,20 @@ def export_predictions(release, preds: pd.DataFrame, folder) -> list:
 
 def run(session, cfg: SizeConfig) -> dict[str, pd.DataFrame]:
     """Tables `size` (the release's size subset, one row per method), `size_holdout` (the same on each
-    held-out synthetic style of `cfg.holdout_styles`) and `predictions` (every photo of `size`).
+    held-out synthetic style of `cfg.holdout_styles`), `predictions` (every photo of `size`) and
+    `holdout_predictions` (every photo of the held-out styles, with `style`).
 
     Resumes through `session.store("size")`; the data enter the run keys as `data_key`.
     """
     store, artifacts = session.store(SECTION), session.artifacts(SECTION)
     table, preds = run_methods(session.release.size_table(), cfg, store, artifacts, data_key(session.release))
     export_predictions(session.release, preds, predictions_dir(session.root, SECTION))
-    held = []
+    held, held_preds = [], []
     for style in cfg.holdout_styles:
         release = open_release(held_out_release(style, cfg.holdout_photos))
-        rows, _ = run_methods(release.size_table(), cfg, store, artifacts, data_key(release))
+        rows, style_preds = run_methods(release.size_table(), cfg, store, artifacts, data_key(release))
         held.append(rows.assign(style=style))
+        held_preds.append(style_preds.assign(style=style))
     holdout = pd.concat(held, ignore_index=True) if held else pd.DataFrame(columns=TABLE_COLUMNS + ["style"])
-    return {"size": table, "size_holdout": holdout[["style"] + TABLE_COLUMNS], "predictions": preds}
+    return {"size": table, "size_holdout": holdout[["style"] + TABLE_COLUMNS], "predictions": preds,
+            "holdout_predictions": pd.concat(held_preds, ignore_index=True) if held_preds else preds.iloc[:0]}
