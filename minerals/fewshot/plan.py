@@ -19,6 +19,8 @@ TRAIN_PASS_COST = 3  # a training step costs about three forward passes (forward
 # Published ResNet-50 v1.5 training throughput on one A100 80GB with AMP (NVIDIA DeepLearningExamples),
 # images/s: not measured here; the GPU hours of table `fewshot_plan` are scaled from it by MACs.
 GPU_RESNET50_IMAGES_PER_S = 2700
+# Wall time of one configuration trained data-parallel (torchrun) on this many GPUs.
+WALL_GPUS = (1, 8, 64)
 
 
 @lru_cache(maxsize=None)
@@ -71,13 +73,17 @@ def estimate_hours(cost: pd.DataFrame, reference_images_per_s: float, reference_
 
 
 def plan_table(configs, reference: dict) -> pd.DataFrame:
-    """Table `fewshot_plan`: `grid_cost(configs)` with `cpu_hours` and `gpu_hours` columns.
+    """Table `fewshot_plan`: `grid_cost(configs)` with `cpu_hours`, `gpu_hours` and `wall_h_<k>gpu` columns.
 
     CPU hours scale the training throughput measured in `reference` (a `fewshot` table row: `model`,
     `resolution`, `train_images_per_s`) by MACs; GPU hours scale `GPU_RESNET50_IMAGES_PER_S`.
+    `wall_h_<k>gpu` is a configuration's wall time data-parallel on k GPUs under ideal scaling
+    (gpu_hours / k): a lower bound, since gradient all-reduce and input decoding are not counted.
     """
     cost = grid_cost(configs)
     reference_gmacs = forward_gmacs(reference["model"], int(reference["resolution"]))
     cost["cpu_hours"] = estimate_hours(cost, reference["train_images_per_s"], reference_gmacs)
     cost["gpu_hours"] = estimate_hours(cost, GPU_RESNET50_IMAGES_PER_S, forward_gmacs("resnet50", 224))
+    for k in WALL_GPUS:
+        cost[f"wall_h_{k}gpu"] = cost["gpu_hours"] / k
     return cost
