@@ -48,7 +48,7 @@ import sys
 
 if "google.colab" in sys.modules:  # in Colab, install the package (its dependencies keep Colab's torch)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "minerals @ git+https://github.com/minerals-benchmark/minerals"], check=True)
+                    "minerals @ git+https://github.com/minerals-benchmark/minerals@main"], check=True)
 
 # %%
 import matplotlib.pyplot as plt

@@ -1,6 +1,7 @@
 """Build the Jupyter Book from the executed notebooks, with execution off (papermill already ran them).
 
-The book is staged in `build/book/`: the root `_config.yml` and `_toc.yml`, the `book/` pages, the
+The book is staged in `build/book/`: the root `_config.yml` (its repository URL and branch rewritten from
+`resources/project.toml`, the one place that says where the project lives) and `_toc.yml`, the `book/` pages, the
 executed notebooks as `notebooks/<id>.ipynb` (so each page's Colab button points at the committed,
 output-free notebook of the same path), and generated pages (reproduction report, summary, provenance).
 The HTML lands in `_build/html` at the repository root.
@@ -17,7 +18,7 @@ import yaml
 
 from minerals import results
 from minerals.pipeline.reproduce import REPO_ROOT, build_dir
-from minerals.pipeline.registry import notebook_registry
+from minerals.pipeline.registry import notebook_registry, project_location
 
 
 class BookError(RuntimeError):
@@ -62,14 +63,22 @@ def generated_pages(profile: str, results_dir: Path, device: str) -> dict[str, s
             "provenance.md": provenance + "\n"}
 
 
+def staged_config(config: dict, location: dict[str, str]) -> dict:
+    """The book's `_config.yml` with `repository.url` and `repository.branch` taken from `location`."""
+    repository = {**config.get("repository", {}), "url": location["repository"], "branch": location["branch"]}
+    return {**config, "repository": repository}
+
+
 def stage(profile: str, results_dir: Path, device: str = "cpu", stage_dir: Path | None = None) -> Path:
     """Assemble the book sources in a clean staging folder and return it."""
     stage_dir = stage_dir or REPO_ROOT / "build" / "book"
     if stage_dir.exists():
         shutil.rmtree(stage_dir)
     stage_dir.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(REPO_ROOT / name, stage_dir / name)
+    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
+    (stage_dir / "_config.yml").write_text(yaml.safe_dump(staged_config(config, project_location()), sort_keys=False),
+                                           encoding="utf-8")
+    shutil.copy2(REPO_ROOT / "_toc.yml", stage_dir / "_toc.yml")
     shutil.copytree(REPO_ROOT / "book", stage_dir / "book", ignore=shutil.ignore_patterns("_generated"))
     executed = build_dir(profile)
     (stage_dir / "notebooks").mkdir()
