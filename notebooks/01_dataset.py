@@ -27,7 +27,7 @@
 # release (`minerals data download --root DIR`, or the Kaggle mirror `sergeynesteruk/minerals`) passed
 # as `data_root`.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "smoke"  # "smoke": CPU, synthetic data, minutes; "paper": GPU, the real release
 data_root = ""  # empty: the profile default (smoke: generated synthetic data)
 device = ""  # empty: the profile default device
@@ -42,12 +42,12 @@ if "google.colab" in sys.modules:  # in Colab, install the package (its dependen
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "minerals @ git+https://github.com/minerals-benchmark/minerals@main"], check=True)
 
-# %%
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 import minerals.pipeline.session
 from minerals.data import load_image
@@ -68,7 +68,7 @@ if synthetic:
 # The loader accepts the spellings seen in the release and its mirrors (`minerals_full.csv` or
 # `mineral_full.csv`, `path` or `path_final`, `SIZESM` or `size_sm`, ...) and says which it used.
 
-# %%
+# %% tags=["remove-input"]
 report = release.report
 display(Markdown("\n".join([
     f"- full table: `{report['files']['full']}`, paths relative to `{report['path_base'][report['files']['full']]}`",
@@ -83,12 +83,12 @@ display(Markdown("\n".join([
 # `minerals data verify` decodes every photo and mask (JPEG draft mode, in parallel) and lists missing or
 # corrupt files, duplicate ids and paths that leave the folder.
 
-# %%
+# %% tags=["remove-input"]
 checked = verify(s.data_root, workers=2, progress=False)
 display(Markdown(f"Decoded {checked['decode']['photos']} photos at {checked['decode']['per_second']} photos/s; "
                  f"{len(checked['problems'])} problems."))
-for problem in checked["problems"][:20]:
-    print(problem)
+if checked["problems"]:
+    display(Markdown("\n".join(f"- `{problem}`" for problem in checked["problems"][:20])))
 
 # %% [markdown]
 # ## Subsets beside the paper's table
@@ -97,18 +97,21 @@ for problem in checked["problems"][:20]:
 # file is absent or the paper gives no number. Numbered subsets are split train/val/test: by the file's
 # own split column when it has one, else by a seeded stratified 60/20/20 split saved as a manifest.
 
-# %%
+# %% tags=["hide-input"]
 counts = subset_counts(release)
 table = subsets_table(release, counts)
 s.save_table("subsets", table)
-display(table.style.hide(axis="index"))
+shown = ["subset", "task", "paper_classes", "found_classes", "paper_images", "found_images", "paper_min_per_class",
+         "found_min_per_class", "match"]
+display(table[shown].style.format(na_rep="–", precision=0, thousands=",").hide(axis="index"))
+display(s.table_download("subsets"))
 splits = {n: c["splits"] for n, c in counts["subsets"].items()}
 display(Markdown("Splits: " + "; ".join(f"{n} classes: {sp}" for n, sp in splits.items())))
 
 # %% [markdown]
 # ## Photos per species
 
-# %%
+# %% tags=["hide-input"]
 per_species = release.full["en_name"].value_counts()
 fig, ax = plt.subplots(figsize=(8, 4))
 if len(per_species) <= 40:
@@ -122,7 +125,7 @@ for n in release.available_subsets():
     cut = counts["subsets"][str(n)]["min_per_class"]
     ax.axhline(cut, ls="--", lw=1, color="grey")
     ax.annotate(f"{n}-class subset: ≥ {cut}", (0.99, cut), xycoords=("axes fraction", "data"), ha="right",
-                va="bottom", fontsize=8)
+                va="bottom", fontsize=9.5)
 ax.set_title(f"{len(release.full)} photos of {len(per_species)} species" + (" (synthetic)" if synthetic else ""))
 s.save_figure("class_frequency", fig)
 plt.show()
@@ -134,14 +137,14 @@ plt.show()
 # coordinates). As in the real data, the reference cube and the label card often come out as extra
 # "stones".
 
-# %%
+# %% tags=["hide-input"]
 rng = np.random.default_rng(s.seed)
 species = sorted(per_species.index)
 picks = [release.full[release.full["en_name"] == name].sample(1, random_state=rng.integers(1 << 31)).iloc[0]
          for name in rng.permutation(species)[:8]]
-cols = min(4, len(picks))
+cols = min(2, len(picks))
 rows = -(-len(picks) // cols)
-fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+fig, axes = plt.subplots(rows, cols, figsize=(3.7 * cols, 3.3 * rows), squeeze=False)
 colours = {"a stone": "tab:orange", "a rock": "tab:red", "a mineral": "tab:green", "a gem": "tab:purple",
            "a crystal": "tab:cyan", "a mineral ore": "tab:brown"}
 for ax, row in zip(axes.flat, picks):
@@ -151,14 +154,20 @@ for ax, row in zip(axes.flat, picks):
         x1, y1, x2, y2 = np.asarray(box["box"]) * [image.width, image.height, image.width, image.height]
         colour = colours.get(box.get("label"), "white")
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.5, ec=colour))
-        ax.text(x1, y1, f"{box.get('label', '?')} {box.get('confidence', 0):.2f}", fontsize=6, color="white",
+        ax.text(x1, y1, f"{box.get('label', '?')} {box.get('confidence', 0):.2f}", fontsize=9, color="white",
                 va="bottom", bbox={"fc": colour, "alpha": 0.7, "pad": 1, "lw": 0})
-    ax.set_title(f"{row['en_name']} / {row['ru_name']}", fontsize=8)
+    ax.set_title(f"{row['en_name']} / {row['ru_name']}", fontsize=10)
     ax.axis("off")
 for ax in list(axes.flat)[len(picks):]:
     ax.axis("off")
 fig.tight_layout()
 s.save_figure("samples", fig)
+plt.show()
+strip, axes = plt.subplots(1, 5, figsize=(7.5, 1.6))
+for ax, row in zip(axes, picks):
+    ax.imshow(load_image(row["path"], max_side=256))
+    ax.axis("off")
+s.save_figure("sample_strip", strip)  # the front page's strip of example photos
 plt.show()
 
 # %% [markdown]
@@ -167,18 +176,19 @@ plt.show()
 # The size subset gives the longest extent of each specimen in cm (`SIZESM`), the target of the
 # zero-shot size estimation section.
 
-# %%
+# %% tags=["hide-input"]
 sizes = release.size_table()["size_cm"]
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.hist(sizes, bins=np.geomspace(max(sizes.min(), 0.1), sizes.max(), 30), color="tab:green")
 ax.set(xscale="log", xlabel="specimen size (cm, log scale)", ylabel="photos",
        title=f"{len(sizes)} measured specimens: median {sizes.median():.1f} cm" + (" (synthetic)" if synthetic else ""))
+ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # photos come whole
 ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
 ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: f"{x:g}" if str(round(x, 6))[0] in "25" else ""))
 s.save_figure("size_distribution", fig)
 plt.show()
 
-# %%
+# %% tags=["remove-cell"]
 s.finish()
 
 # %% [markdown]

@@ -36,7 +36,7 @@
 # **Protocol.** Errors (MAE, RMSE, R², MAPE, bias) are computed over the photos with an estimate;
 # coverage is the share of photos with one. Intervals are 95 % percentile bootstraps over photos.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "smoke"  # "smoke": CPU, synthetic data, minutes; "paper": GPU, the real release
 data_root = ""  # empty: the profile default (smoke: generated synthetic data)
 device = ""  # empty: the profile default device
@@ -51,7 +51,7 @@ if "google.colab" in sys.modules:  # in Colab, install the package (its dependen
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "minerals @ git+https://github.com/minerals-benchmark/minerals@main"], check=True)
 
-# %%
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
@@ -64,27 +64,30 @@ from minerals.size.evaluate import error_by_size, failure_gallery
 s = minerals.pipeline.session.start("04_size", profile, data_root, device, seed, results_dir)
 display(Markdown(s.banner()))
 cfg = SizeConfig.from_section(s.profile.section("size"))
-cfg
+if s.release.report.get("synthetic"):
+    display(Markdown("**Synthetic data.** Apart from the section *Real museum photos*, every photo, size and error on "
+                     "this page comes from the generated synthetic release, with exact sizes; none of them is a number "
+                     "of the real MineralImage5k."))
 
 # %% [markdown]
 # ## Both estimators on the size subset
 #
 # Each method's run is recorded under `runs/size/`; a rerun reads the records and the saved predictions.
 
-# %%
+# %% tags=["hide-input"]
 tables = section.run(s, cfg)
 table, preds = tables["size"], tables["predictions"]
 s.save_table("size", table)
 display(table.round(3))
 
-# %%
+# %% tags=["hide-input"]
 statuses = preds.assign(status=preds["status"].str.replace(r"\(.*\)", "", regex=True).str.strip())
 display(statuses.groupby(["method", "status"]).size().unstack(0).fillna(0).astype(int))
 
 # %% [markdown]
 # ## Predicted against measured size
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, len(cfg.methods), figsize=(5 * len(cfg.methods), 4.5), squeeze=False)
 for ax, (method, rows) in zip(axes[0], preds.groupby("method")):
     ok = rows["size_cm"].notna()
@@ -101,7 +104,7 @@ s.save_figure("size_scatter", fig)
 # %% [markdown]
 # ## Error against size
 
-# %%
+# %% tags=["hide-input"]
 bins = error_by_size(preds)
 fig, ax = plt.subplots(figsize=(7, 4))
 for method, rows in bins.groupby("method"):
@@ -119,7 +122,7 @@ display(bins.round(3))
 # Abstentions (one per reason) and the largest errors, re-measured with their overlays: the cube's front
 # face (green), the specimen's outline (yellow), the measured extent (red) and label cards (blue).
 
-# %%
+# %% tags=["hide-input"]
 shots = failure_gallery(preds, cfg, "improved", k=8)
 fig, axes = plt.subplots(2, 4, figsize=(16, 7))
 for ax in axes.ravel():
@@ -136,7 +139,7 @@ s.save_figure("size_failures", fig)
 # The same evaluation on synthetic releases in other styles (backdrops, lighting, cube scale and
 # placement, cards, stands) than the default one the estimator was developed on.
 
-# %%
+# %% tags=["hide-input"]
 holdout = tables["size_holdout"]
 s.save_table("size_holdout", holdout)
 display(holdout.round(3))
@@ -149,7 +152,7 @@ display(holdout.round(3))
 # of gross errors (> 50 %) is where the dashed line stays below 0.5. The current default abstains below
 # confidence 0.1 (`minerals.size.improved.MIN_CONFIDENCE`).
 
-# %%
+# %% tags=["hide-input"]
 from minerals.size.evaluate import risk_coverage
 
 held_preds = tables["holdout_predictions"]
@@ -174,7 +177,7 @@ s.save_figure("size_risk_coverage", fig)
 # question: it is engraved "1 CM" and taken as 1 cm (`minerals.size.kinds`), while the grey cube is
 # 1.27 cm as upstream; a 1.27 cm black cube would make its sizes 27 % larger.
 
-# %%
+# %% tags=["hide-input"]
 from pathlib import Path
 
 from minerals.size.realphotos import gallery, score_real_photos, summary
@@ -191,10 +194,10 @@ for ax, (title, image) in zip(axes.ravel(), shots):
 fig.tight_layout()
 s.save_figure("size_real_gallery", fig)
 
-# %%
+# %% tags=["remove-cell"]
 s.finish()
 
-# %%
+# %% tags=["hide-input"]
 by = table.set_index("method")
 lines = [f"- **{m}**: estimates {100 * r.coverage:.0f} % of {r.n} photos; on those, MAPE "
          f"{100 * r.mape:.1f} % (95 % CI {100 * r.mape_low:.1f}–{100 * r.mape_high:.1f}), MAE {r.mae_cm:.2f} cm, "

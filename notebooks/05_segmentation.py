@@ -35,7 +35,7 @@
 # mean over photos with a bootstrap 95 % interval of the mean IoU, the seconds per photo (CAM plus mask)
 # and the model's forward passes per photo (ScoreCAM and AblationCAM run one per scored channel).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "smoke"  # "smoke": CPU, synthetic data, minutes; "paper": GPU, the real release
 data_root = ""  # empty: the profile default (smoke: generated synthetic data)
 device = ""  # empty: the profile default device
@@ -50,7 +50,7 @@ if "google.colab" in sys.modules:  # in Colab, install the package (its dependen
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "minerals @ git+https://github.com/minerals-benchmark/minerals@main"], check=True)
 
-# %%
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
@@ -69,7 +69,7 @@ display(Markdown(f"**Backbones** {', '.join(f'`{b}`' for b in cfg.backbones)} ·
 # %% [markdown]
 # ## Compute (finished runs are reused)
 
-# %%
+# %% tags=["hide-input"]
 result = cam_eval.run(s, cfg)
 table = result.table
 s.save_table("segmentation", table)
@@ -82,7 +82,7 @@ display(Markdown(f"{len(result.samples)} `segm` photos scored at {cfg.max_side o
 # `s_per_image` is the CAM plus mask time per photo on this run's device; `forwards_per_image` counts
 # the images the model processed per photo; `n_images` is how many photos the row is scored on.
 
-# %%
+# %% tags=["hide-input"]
 display(table.sort_values(["backbone", "miou"], ascending=[True, False]).style.format(precision=3)
         .hide(axis="index"))
 
@@ -91,7 +91,7 @@ display(table.sort_values(["backbone", "miou"], ascending=[True, False]).style.f
 #
 # Bars: the best mean IoU over the mask rules for each method and backbone, with its bootstrap interval.
 
-# %%
+# %% tags=["hide-input"]
 best = table.loc[table.groupby(["backbone", "method"], sort=False)["miou"].idxmax()]
 display(best[["backbone", "method", "threshold", "miou", "miou_low", "miou_high", "mdice", "s_per_image",
               "forwards_per_image", "n_images"]].style.format(precision=3).hide(axis="index"))
@@ -114,7 +114,7 @@ plt.show()
 # The best setting among the rows scored on every photo. Columns: the photo, its hand-made mask, the
 # CAM, and the predicted mask (outline on the photo).
 
-# %%
+# %% tags=["hide-input"]
 top = result.best()
 cases = result.cases(top["backbone"], top["method"], top["threshold"], k=cfg.overlay_cases)
 fig, axes = plt.subplots(len(cases), 4, figsize=(11, 2.2 * len(cases)), squeeze=False, layout="constrained")
@@ -133,7 +133,7 @@ plt.show()
 # %% [markdown]
 # ## Target check and cost
 
-# %%
+# %% tags=["hide-input"]
 if table["backbone"].str.startswith("fewshot:").any():
     row = result.best("fewshot:")
     verdict = "meets" if row["miou"] >= 0.5 else "misses"
@@ -143,7 +143,7 @@ if table["backbone"].str.startswith("fewshot:").any():
 cost = table.groupby(["backbone", "method"], sort=False)[["forwards_per_image", "s_per_image", "n_images"]].min()
 display(cost.style.format(precision=3))
 
-# %%
+# %% tags=["remove-cell"]
 s.finish()
 
 # %% [markdown]

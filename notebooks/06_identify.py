@@ -33,7 +33,7 @@
 # minerals identify photo.jpg --clip ViT-B-32 --checkpoint vit_b32.pt --pretrained openai --classes species.txt
 # ```
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "smoke"  # "smoke": CPU, synthetic data, minutes; "paper": GPU, the real release
 data_root = ""  # empty: the profile default (smoke: generated synthetic data)
 device = ""  # empty: the profile default device
@@ -48,12 +48,14 @@ if "google.colab" in sys.modules:  # in Colab, install the package (its dependen
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "minerals @ git+https://github.com/minerals-benchmark/minerals@main"], check=True)
 
-# %%
+# %% tags=["remove-input"]
 import json
 
+import pandas as pd
 from IPython.display import Image, Markdown, display
 
 import minerals.pipeline.session
+from minerals.results import atomic_write
 from minerals.identify import identifier as identify
 from minerals.fewshot.section import trained_model
 from minerals.identify.report import report_figure
@@ -69,7 +71,7 @@ cfg = identify.IdentifyConfig.from_section(s.profile.section("identify"))
 # nothing is retrained here. Its classes are the species of the subset; a photo of another species still
 # gets the closest of these.
 
-# %%
+# %% tags=["remove-input"]
 model, info = trained_model(s, subset=10)
 synthetic = s.release.report.get("synthetic", False)
 warning = "trained and tested on synthetic photos: its species say nothing about real specimens"
@@ -83,20 +85,39 @@ display(Markdown(f"**Classifier:** {classifier.name}; classes: {', '.join(classi
 # an error entry while the other photos are processed. The classifier and its CAM hooks are set up
 # once; photos are scored and explained in batches.
 
-# %%
+# %% tags=["hide-input"]
 photos = identify.demo_photos(s.release, subset=10, n=cfg.demo_photos, seed=s.seed)
 not_a_photo = s.artifacts("identify") / "notes.jpg"
 not_a_photo.write_text("a text file with an image name\n", encoding="utf-8")
 items = list(identify.Identifier(classifier, cfg).run([*photos["path"], not_a_photo], progress=False))
 table = identify.summary_table([it.record for it in items], photos)
 s.save_table("identify", table)
-display(table.drop(columns="error").style.format(precision=2, na_rep="–").hide(axis="index"))
+
+
+def verdict(row) -> str:
+    """Whether the top-1 answer is the true species, or where the truth ranks."""
+    if row["status"] != "ok":
+        return f"– ({row['status']})"
+    if pd.isna(row["true_rank"]):
+        return "no (not in the top k)"
+    return "yes" if row["true_rank"] == 1 else f"no (truth ranks {row['true_rank']})"
+
+
+answers = table.assign(right=table.apply(verdict, axis=1), score=100 * table["top1_score"])
+display(answers[["photo", "true_species", "top1", "score", "right", "true_size_cm", "size_cm", "size_status"]]
+        .rename(columns={"true_species": "truth", "top1": "answer", "score": "score %", "true_size_cm": "true cm",
+                         "size_cm": "estimate cm", "size_status": "size"})
+        .style.format(precision=1, na_rep="–").hide(axis="index"))
+display(s.table_download("identify", "Full table identify (CSV: errors, CAM area, mask source, size confidence)"))
 
 # %% [markdown]
-# Each photo's result is one JSON object (`minerals identify --json` prints one per line). The first one:
+# Each photo's result is one JSON object (`minerals identify --json` prints one per line).
 
-# %%
-print(json.dumps(items[0].record, indent=1, ensure_ascii=False))
+# %% tags=["remove-input"]
+records = s.artifacts("identify") / "records.jsonl"
+with atomic_write(records) as tmp:
+    tmp.write_text("".join(json.dumps(it.record, ensure_ascii=False) + "\n" for it in items), encoding="utf-8")
+display(s.download(records, "Every photo's JSON record (JSON lines)"))
 
 # %% [markdown]
 # ## Report
@@ -106,18 +127,18 @@ print(json.dumps(items[0].record, indent=1, ensure_ascii=False))
 # (red line), with the size and its confidence, or the reason the size estimator abstained; and the
 # top-k species with their probabilities. `minerals identify --out DIR` writes one such row per photo.
 
-# %%
+# %% tags=["hide-input"]
 good = [it for it in items if it.ok]
 path = s.save_figure("identify_report", report_figure(good[:3]))
 display(Image(filename=str(path)))
 
-# %%
+# %% tags=["remove-cell"]
 s.finish()
 
 # %% [markdown]
 # ## Summary
 
-# %%
+# %% tags=["remove-input"]
 ok = table[table["status"] == "ok"]
 errors = table.loc[table["status"] != "ok", "photo"].tolist()
 correct = int((ok["true_rank"] == 1).sum())

@@ -1,4 +1,7 @@
-"""The built book in a real browser: every page renders its tables and figures, with no error output.
+"""The built book in a real browser: every page renders its tables and figures, with no error output, and
+reads as a paper section: no log or repr output, at most a fifth of the code cells unfolded, nothing wider
+than the content column outside its own scroll box, no figure shrunk below half its natural width, and a
+front page with a figure and a table.
 
 Run after the book is built (`make book`), with `pytest -m browser`. Serves `$MINERALS_BOOK_HTML`
 (default `_build/html`) on 127.0.0.1, drives headless Chromium (`/usr/bin/chromium`, installed by
@@ -12,6 +15,7 @@ import contextlib
 import functools
 import http.server
 import os
+import re
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -28,6 +32,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 NOT_PAGES = {"genindex.html", "search.html", "index.html"}  # Sphinx indexes and the root redirect
 REPORT_PAGE = "book/_generated/reproduction.html"
+FRONT_PAGE = "book/intro.html"
+MAX_UNFOLDED = 0.2  # at most this share of a page's code cells shows its code without a click
+# Output that is plumbing, not a result: path and dataclass reprs, JSON epoch logs.
+JUNK_OUTPUT = re.compile(r"PosixPath\(|WindowsPath\(|\b[A-Z][A-Za-z]*(?:Config|Result|Session)\(\w+=|^\s*\{\"epoch\": ", re.M)
 # Jupyter Book 1.0.4 emits sphinx-thebe's inline config script twice on every page; the second copy
 # throws, the first already set the values, and nothing on the page depends on it.
 KNOWN_SCRIPT_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
@@ -48,6 +56,22 @@ PROBE = """async () => {
                          .filter(e => e.innerText.includes("Traceback")).length,
     traceback_text: document.body.innerText.includes("Traceback"),
     text_length: article.innerText.trim().length,
+    outputs: Array.from(article.querySelectorAll(".cell_output, .output")).map(e => e.innerText),
+    code_cells: article.querySelectorAll("div.cell").length,
+    unfolded_cells: Array.from(article.querySelectorAll("div.cell div.cell_input"))
+                      .filter(e => { const d = e.closest("details"); return (!d || d.open) && e.offsetHeight > 0; }).length,
+    overflowing: Array.from(article.querySelectorAll("table, pre, img")).filter(e => {
+      const right = article.getBoundingClientRect().right + 1;
+      if (e.getBoundingClientRect().right <= right) return false;
+      for (let a = e.parentElement; a && a !== article; a = a.parentElement) {
+        const o = getComputedStyle(a).overflowX;
+        if ((o === "auto" || o === "scroll" || o === "hidden") && a.getBoundingClientRect().right <= right) return false;
+      }
+      return true;
+    }).map(e => e.tagName.toLowerCase() + (e.getAttribute("src") ? " " + e.getAttribute("src") : "")),
+    shrunk: images.filter(img => article.contains(img) && img.naturalWidth > 0
+                          && img.getBoundingClientRect().width < 0.5 * img.naturalWidth)
+                  .map(img => `${img.getAttribute("src")} (${Math.round(img.getBoundingClientRect().width)} of ${img.naturalWidth} px)`),
   };
 }"""
 
@@ -66,6 +90,7 @@ def declared_outputs() -> dict[str, dict[str, int]]:
     pages = {f"notebooks/{nb}.html": {"tables": len(entry.get("tables", [])), "figures": len(entry.get("figures", []))}
              for nb, entry in notebook_registry().items()}
     pages[REPORT_PAGE] = {"tables": 1, "figures": 0}  # at least the summary table
+    pages[FRONT_PAGE] = {"tables": 1, "figures": 1}  # the paper's summary: results, subsets, a figure per task
     return pages
 
 
@@ -87,6 +112,16 @@ def problems(report: dict, declared: dict[str, int] | None) -> list[str]:
         found.append(f"JavaScript errors: {'; '.join(report['script_errors'][:3])}")
     if report["text_length"] == 0:
         found.append("the page has no text")
+    junk = [m.group(0) for text in report["outputs"] for m in [JUNK_OUTPUT.search(text)] if m]
+    if junk:
+        found.append(f"{len(junk)} log or repr output(s): {', '.join(repr(j.strip()) for j in junk[:3])}")
+    if report["code_cells"] and report["unfolded_cells"] > MAX_UNFOLDED * report["code_cells"]:
+        found.append(f"{report['unfolded_cells']} of {report['code_cells']} code cells unfolded "
+                     f"(at most {MAX_UNFOLDED:.0%}: tag the others hide-input or remove-input)")
+    if report["overflowing"]:
+        found.append(f"wider than the content column without a scroll box: {', '.join(report['overflowing'][:4])}")
+    if report["shrunk"]:
+        found.append(f"image(s) shrunk below half their natural width (text unreadable): {', '.join(report['shrunk'][:3])}")
     if declared:
         figures = sum(img["in_article"] and img["complete"] and img["width"] > 0 for img in report["images"])
         if figures < declared["figures"]:
@@ -192,6 +227,24 @@ BROKEN_SITE = {
     "no_table.html": '<article><p>a page that declares a table but shows none</p></article>',
     "script_error.html": '<article><p>fine</p><img src="dot.png"><table><tbody><tr><td>1</td></tr></tbody></table>'
                          '</article><script>undefinedFunction()</script>',
+    "scrolled_wide_table.html": '<article style="width:600px"><p>ok</p><img src="dot.png"><div style="overflow-x:auto">'
+                                '<table style="width:2000px"><tbody><tr><td>1</td></tr></tbody></table></div></article>',
+    "wide_table.html": '<article style="width:600px"><p>x</p><img src="dot.png">'
+                       '<table style="width:2000px"><tbody><tr><td>1</td></tr></tbody></table></article>',
+    "repr_output.html": '<article><p>x</p><img src="dot.png"><table><tbody><tr><td>1</td></tr></tbody></table>'
+                        '<div class="cell"><div class="cell_output"><pre>PosixPath(\'/tmp/x.json\')</pre></div></div>'
+                        '<div class="cell"><div class="cell_output"><pre>{"epoch": 1, "val_top1": 0.5}</pre></div></div>'
+                        '<div class="cell"><div class="cell_output"><pre>SizeConfig(methods=(1,))</pre></div></div></article>',
+    "unfolded.html": '<article><p>x</p><img src="dot.png"><table><tbody><tr><td>1</td></tr></tbody></table>'
+                     + '<div class="cell"><div class="cell_input"><pre>x = 1</pre></div></div>' * 2
+                     + '<div class="cell"><details><summary>show</summary><div class="cell_input"><pre>y</pre></div>'
+                       '</details></div>' * 3 + '</article>',
+    "folded.html": '<article><p>x</p><img src="dot.png"><table><tbody><tr><td>1</td></tr></tbody></table>'
+                   + '<div class="cell"><div class="cell_input"><pre>x = 1</pre></div></div>'
+                   + '<div class="cell"><details><summary>show</summary><div class="cell_input"><pre>y</pre></div>'
+                     '</details></div>' * 4 + '</article>',
+    "shrunk_image.html": '<article style="width:600px"><p>x</p><img src="wide.png" style="max-width:100%">'
+                         '<table><tbody><tr><td>1</td></tr></tbody></table></article>',
 }
 # A 1x1 PNG.
 DOT_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
@@ -203,6 +256,9 @@ def test_the_probe_catches_broken_pages(browser, tmp_path):
     for name, body in BROKEN_SITE.items():
         (tmp_path / name).write_text(f"<!doctype html><html><body>{body}</body></html>", encoding="utf-8")
     (tmp_path / "dot.png").write_bytes(DOT_PNG)
+    from PIL import Image
+
+    Image.new("RGB", (1600, 200), "white").save(tmp_path / "wide.png")  # a figure shown at 600 of 1600 px
     declared = {"tables": 1, "figures": 1}
     with serve(tmp_path) as url:
         found = {name: problems(open_and_probe(browser, url + name, None), declared) for name in BROKEN_SITE}
@@ -213,3 +269,8 @@ def test_the_probe_catches_broken_pages(browser, tmp_path):
     assert any("stderr" in f for f in found["stderr_traceback.html"])
     assert any("table" in f for f in found["no_table.html"]) and any("figure" in f for f in found["no_table.html"])
     assert any("JavaScript" in f for f in found["script_error.html"])
+    assert found["scrolled_wide_table.html"] == [] and found["folded.html"] == []
+    assert any("wider than the content column" in f for f in found["wide_table.html"])
+    assert any("3 log or repr output(s)" in f for f in found["repr_output.html"])
+    assert any("2 of 5 code cells unfolded" in f for f in found["unfolded.html"])
+    assert any("shrunk below half" in f and "600 of 1600" in f for f in found["shrunk_image.html"])

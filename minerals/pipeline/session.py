@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -12,6 +13,14 @@ from minerals import results, runtime
 from minerals.cache import cache_dir
 from minerals.pipeline.registry import notebook_registry
 from minerals.profiles import Profile, load_profile
+
+
+# The book's content column at a 1280 px window (sphinx-book-theme, measured in Chromium) and the smallest
+# text a figure may show there, in CSS points; `start` sets matplotlib's defaults to fit them.
+BOOK_COLUMN_PX = 760
+MIN_TEXT_PT = 9
+BOOK_STYLE = {"figure.dpi": 100, "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10,
+              "xtick.labelsize": 9.5, "ytick.labelsize": 9.5, "legend.fontsize": 9.5, "figure.titlesize": 11}
 
 
 class SessionError(RuntimeError):
@@ -53,6 +62,8 @@ class Session:
     results_dir: Path
     started: float = field(default_factory=time.perf_counter)
     written: set = field(default_factory=set)
+    linked: set = field(default_factory=set)
+    small_text: dict = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -85,12 +96,41 @@ class Session:
         return path
 
     def save_figure(self, figure_id: str, fig, dpi: int = 120) -> Path:
-        """Write `figures/<id>.png` atomically and return its path."""
+        """Write `figures/<id>.png` atomically and return its path.
+
+        Warns, and lists the figure under `small_text` in the run record, when a text of the figure would
+        read below MIN_TEXT_PT in the book's column.
+        """
+        small = small_text(fig)
+        if small:
+            self.small_text[figure_id] = small
+            warnings.warn(f"figure {figure_id!r} ({fig.get_figwidth():.1f} in wide) has text below {MIN_TEXT_PT} pt at "
+                          f"the book's {BOOK_COLUMN_PX} px column: {'; '.join(small[:4])}; make the figure narrower or "
+                          "the text larger", stacklevel=2)
         path = self.root / "figures" / f"{figure_id}.png"
         with results.atomic_write(path) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
         self.written.add(("figures", figure_id))
         return path
+
+    def link(self, path: Path) -> str:
+        """The address, from a book page, of a file under `results/<profile>/`; the file is listed in the run
+        record and the book build copies every listed file next to the pages, so the link works when published."""
+        relative = Path(path).resolve().relative_to(self.root).as_posix()
+        self.linked.add(relative)
+        return f"../results/{relative}"
+
+    def download(self, path: Path, text: str):
+        """An HTML download link (IPython display object) to a file under `results/<profile>/` (see `link`)."""
+        from html import escape
+
+        from IPython.display import HTML
+
+        return HTML(f'<p><a class="download-link" href="{escape(self.link(path))}" download>{escape(text)}</a></p>')
+
+    def table_download(self, table_id: str, text: str | None = None):
+        """A download link to the full table `tables/<id>.csv` (see `download`)."""
+        return self.download(self.root / "tables" / f"{table_id}.csv", text or f"Full table {table_id} (CSV)")
 
     def banner(self) -> str:
         """A one-line Markdown provenance note for the top of a page."""
@@ -107,7 +147,9 @@ class Session:
         record = {"notebook": self.notebook, "profile": self.profile.name, "data_root": str(self.data_root),
                   "seed": self.seed, "config": self.profile.settings,
                   "wall_s": round(time.perf_counter() - self.started, 3),
-                  "outputs": sorted(f"{k}/{n}" for k, n in self.written), **results.provenance(self.device)}
+                  "outputs": sorted(f"{k}/{n}" for k, n in self.written), "links": sorted(self.linked),
+                  "small_text": self.small_text,
+                  **results.provenance(self.device)}
         path = self.root / "runs" / "notebooks" / f"{self.notebook}.json"
         results.write_json(path, record)
         return path
@@ -118,7 +160,28 @@ def start(notebook: str, profile: str = "smoke", data_root: str | None = "", dev
     """Begin a notebook run (an id of resources/notebooks.toml): see `open_session`."""
     if notebook not in notebook_registry():
         raise SessionError(f"unknown notebook id {notebook!r}; see minerals/resources/notebooks.toml")
+    import matplotlib
+
+    matplotlib.rcParams.update(BOOK_STYLE)
     return open_session(notebook, profile, data_root, device, seed, results_dir)
+
+
+def small_text(fig, column_px: int = BOOK_COLUMN_PX, min_pt: float = MIN_TEXT_PT) -> list[str]:
+    """Visible texts of a matplotlib figure that read below `min_pt` CSS points when the figure is shown
+    at most `column_px` wide (at its own dpi when narrower), as `'text' (size pt)`."""
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()  # tick labels get their text at draw time
+    shown_px_per_in = min(fig.dpi, column_px / fig.get_figwidth())
+    found = []
+    for text in fig.findobj(Text):
+        label = text.get_text().strip()
+        if not label or not text.get_visible() or (text.axes is not None and not text.axes.get_visible()):
+            continue
+        shown_pt = text.get_fontsize() * shown_px_per_in / 96  # 96 CSS px per inch, 72 pt per inch
+        if shown_pt < min_pt:
+            found.append(f"{label[:30]!r} ({shown_pt:.1f} pt)")
+    return found
 
 
 def open_session(name: str, profile: str = "smoke", data_root: str | None = "", device: str = "",

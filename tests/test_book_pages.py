@@ -1,0 +1,39 @@
+"""The book's generated front page and the figure text check, on hand-made tables (no notebook run)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from minerals.pipeline import book  # noqa: E402
+from minerals.pipeline.session import BOOK_STYLE, small_text  # noqa: E402
+
+
+def test_front_page_numbers_come_from_the_tables(tmp_path):
+    (tmp_path / "tables").mkdir()
+    pd.DataFrame({"subset": [10, 10], "model": ["m", "m"], "pretrained": [True, False], "resolution": [96, 96],
+                  "top1": [0.4321, 0.1], "top1_ci_low": [0.3, 0.05], "top1_ci_high": [0.5, 0.2], "top5": [0.9, 0.5],
+                  "n_test": [120, 120]}).to_csv(tmp_path / "tables" / "fewshot.csv", index=False)
+    pd.DataFrame({"method": ["baseline", "improved"], "n": [50, 50], "coverage": [0.1, 0.98], "mape": [0.3, 0.0567],
+                  "mape_low": [0.2, 0.04], "mape_high": [0.4, 0.07]}).to_csv(tmp_path / "tables" / "size.csv", index=False)
+    page = book.front_page("smoke", tmp_path)
+    assert "top-1 **43.2 %** (95 % CI 30.0 %–50.0 %)" in page
+    assert "MAPE **5.7 %**" in page and "98.0 % of 50 photos" in page
+    assert page.count("synthetic photos and tiny or untrained models") == 1
+    assert "*not run*" in page  # zero-shot and segmentation tables are absent
+    assert "minerals/resources/ledger.csv" in page
+
+
+def test_small_text_flags_text_that_the_column_shrinks():
+    with matplotlib.rc_context(BOOK_STYLE):
+        narrow, ax = plt.subplots(figsize=(7, 4))
+        ax.plot([0, 1])
+        wide, ax = plt.subplots(figsize=(16, 7))
+        ax.plot([0, 1])
+        ax.set_title("a title", fontsize=8)
+    assert small_text(narrow) == []
+    assert any("'a title'" in t for t in small_text(wide)) and len(small_text(wide)) > 3  # title and ticks
+    plt.close("all")
