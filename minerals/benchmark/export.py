@@ -59,3 +59,36 @@ def write_masks(folder: str | os.PathLike, ids: Sequence[str], masks: Sequence[n
             Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255).save(tmp, format="PNG")
     return folder
 
+
+
+# The sections' export folders under predictions/ and the task each one's files are scored as.
+EXPORT_TASKS = {"fewshot": "classification", "zeroshot": "zeroshot", "size": "size", "segmentation": "segmentation"}
+
+
+def find_exports(root: str | os.PathLike) -> list[tuple[str, str, dict, Path]]:
+    """`(section, task, protocol, path)` of every export under `<root>/predictions/`, sorted by path.
+
+    Few-shot and zero-shot files are named `<subset>-...csv` (a class count, or `full`): protocol
+    `{"subset": ...}`; size files and segmentation mask folders need none (`{}`).
+    """
+    out = []
+    for section, task in EXPORT_TASKS.items():
+        folder = predictions_dir(root, section)
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if task == "segmentation":
+                if path.is_dir():
+                    out.append((section, task, {}, path))
+                continue
+            if path.suffix != ".csv":
+                continue
+            protocol = {}
+            if task != "size":
+                subset = path.stem.split("-", 1)[0]
+                if not (subset.isdigit() or subset == "full"):
+                    raise ValueError(f"{path}: an exported {section} file is named <subset>-...csv (a class count "
+                                     "or full)")
+                protocol = {"subset": int(subset) if subset.isdigit() else subset}
+            out.append((section, task, protocol, path))
+    return out

@@ -15,19 +15,79 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from minerals.benchmark.formats import SubmissionError
+
 # Headline metric per task, whether larger is better, and the per-photo values it is the mean of.
 HEADLINE = {"classification": ("top1", True), "zeroshot": ("top1", True), "size": ("mae_cm", False),
             "segmentation": ("miou", True)}
 
 
-def load_records(folder: str | os.PathLike) -> list[dict]:
-    """Every `*.json` result record under `folder` (recursively), sorted by path."""
-    out = []
-    for path in sorted(Path(folder).rglob("*.json")):
+# What a result record must hold (`minerals evaluate` writes it; submissions/README.md documents it).
+RECORD_KEYS = ("task", "protocol", "metrics", "split_sha256", "n", "method", "per_item")
+PER_ITEM = {"classification": "rank", "zeroshot": "rank", "size": "abs_err_cm", "segmentation": "iou"}
+
+
+def load_records(folder: str | os.PathLike, submissions: bool = False) -> list[dict]:
+    """Every `*.json` result record under `folder` (recursively), sorted by path, each with its `file`.
+
+    Raises SubmissionError (one line naming the file) for a file that is not a valid record; with
+    `submissions`, also when the method's name or one-line description is missing (`check_record`).
+    """
+    return [check_record(read_record(path), path, submissions) for path in sorted(Path(folder).rglob("*.json"))]
+
+
+def read_record(path: Path) -> dict:
+    """The JSON object of a record file; SubmissionError naming the file when it is not one."""
+    try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        if "task" in record and "per_item" in record:
-            out.append({**record, "file": str(path)})
-    return out
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SubmissionError(f"{path}: not a readable JSON result record ({exc})") from exc
+    if not isinstance(record, dict):
+        raise SubmissionError(f"{path}: a result record is a JSON object, got {type(record).__name__}")
+    return record
+
+
+def check_record(record: dict, path: str | os.PathLike, submission: bool = False) -> dict:
+    """`record` with `file` added, once it has every field of a result record, a known task, per-photo
+    outcomes for all `n` photos whose mean is the headline metric, and (`submission`) a method name,
+    a one-line description and an http(s) link or none. Raises SubmissionError naming `path`."""
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+        raise SubmissionError(f"{path}: not a result record, no {', '.join(missing)}; write it with "
+                              "`minerals evaluate`")
+    odd = [k for k in ("protocol", "metrics", "method", "per_item") if not isinstance(record[k], dict)]
+    if odd:
+        raise SubmissionError(f"{path}: {', '.join(odd)} must be JSON object(s)")
+    task = record["task"]
+    if task not in HEADLINE:
+        raise SubmissionError(f"{path}: unknown task {task!r}; one of {', '.join(HEADLINE)}")
+    metric, _ = HEADLINE[task]
+    items, column = record["per_item"], PER_ITEM[task]
+    if not isinstance(items.get("id"), list) or not isinstance(items.get(column), list):
+        raise SubmissionError(f"{path}: per_item needs lists id and {column} (one per photo)")
+    if not len(items["id"]) == len(items[column]) == record["n"]:
+        raise SubmissionError(f"{path}: per_item has {len(items['id'])} ids and {len(items[column])} {column} values "
+                              f"for n = {record['n']} photos")
+    if metric not in record["metrics"]:
+        raise SubmissionError(f"{path}: metrics has no {metric}, the headline metric of {task}")
+    try:
+        recomputed = float(per_photo(record).mean())
+        agrees = bool(np.isclose(recomputed, float(record["metrics"][metric]), rtol=0, atol=1e-9, equal_nan=True))
+    except (TypeError, ValueError) as exc:
+        raise SubmissionError(f"{path}: per_item.{column} or metrics.{metric} is not numeric ({exc})") from exc
+    if not agrees:
+        raise SubmissionError(f"{path}: metrics.{metric} = {record['metrics'][metric]} but its per_item outcomes give "
+                              f"{recomputed}; rescore the predictions with `minerals evaluate`")
+    method = record["method"]
+    if submission:
+        name, description = str(method.get("name", "")).strip(), str(method.get("description", "")).strip()
+        link = str(method.get("link", "")).strip()
+        if not name or not description or "\n" in description:
+            raise SubmissionError(f"{path}: a submission needs method.name and a one-line method.description "
+                                  "(`minerals evaluate ... --method NAME --description TEXT`)")
+        if link and not link.startswith(("https://", "http://")):
+            raise SubmissionError(f"{path}: method.link {link!r} is not an http(s) address")
+    return {**record, "file": str(path)}
 
 
 def per_photo(record: dict) -> pd.Series:
@@ -62,9 +122,9 @@ def paired_test(entry: dict, baseline: dict, n_boot: int = 1000, seed: int = 0) 
     return out
 
 
-def table(baselines: list[dict], submissions: list[dict]) -> pd.DataFrame:
+def table(baselines: list[dict], submissions: list[dict], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per record: task, subset/split, method, headline metric with CI, and the paired test
-    against the best baseline of the same task, split and split hash."""
+    (`n_boot` paired-bootstrap resamples, `seed`) against the best baseline of the same task and split hash."""
     rows = []
     for kind, records in (("baseline", baselines), ("submission", submissions)):
         for r in records:
@@ -86,7 +146,7 @@ def table(baselines: list[dict], submissions: list[dict]) -> pd.DataFrame:
         base = group[group["kind"] == "baseline"]
         best = None if base.empty else base.loc[base["value"].idxmax() if larger else base["value"].idxmin()]
         for idx, row in group.iterrows():
-            result = {} if best is None or idx == best.name else paired_test(row["_r"], best["_r"])
+            result = {} if best is None or idx == best.name else paired_test(row["_r"], best["_r"], n_boot, seed)
             tests.append((idx, {"vs": "" if best is None or idx == best.name else best["method"], **result}))
     extra = pd.DataFrame({i: t for i, t in tests}).T
     return df.drop(columns="_r").join(extra)
