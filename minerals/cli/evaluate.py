@@ -58,26 +58,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from minerals.benchmark import SubmissionError, evaluate
+    from minerals.benchmark.section import evaluate_options
     from minerals.data import LayoutError
     from minerals.pipeline.session import SessionError, open_session
     from minerals.profiles import ProfileError
     from minerals.results import write_json
 
     task = args.evaluate_task
-    kwargs = {}
     try:
         session = open_session(f"cli:evaluate-{task}", args.profile, args.data_root, "cpu", args.seed, args.results)
         profile = session.profile
         if task == "classification":
             task = "zeroshot" if args.protocol == "zeroshot" else "classification"
-            kwargs = {"subset": args.subset, "split": args.split, "labels": args.labels, "ks": _ks(args.ks),
-                      "n_boot": int(profile.section("fewshot").get("n_boot", 1000))}
-        elif task == "size":
-            kwargs = {"n_boot": int(profile.section("size").get("n_boot", 1000))}
-        else:
-            seg = profile.section("segmentation")
-            kwargs = {"n_boot": int(seg.get("n_boot", 1000)), "max_images": int(seg.get("max_images", 0)),
-                      "max_side": int(seg.get("max_side", 512))}
+        kwargs = evaluate_options(profile, task)
+        if task in ("classification", "zeroshot"):
+            kwargs.update(subset=args.subset, split=args.split, labels=args.labels, ks=_ks(args.ks))
         method = {"name": args.method or args.predictions.stem, "link": args.link, "description": args.description}
         record = evaluate(task, args.predictions, session.release, seed=args.seed, method=method, **kwargs)
     except (ProfileError, SessionError, LayoutError, SubmissionError) as exc:
