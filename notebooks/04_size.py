@@ -100,6 +100,7 @@ for ax, (method, rows) in zip(axes[0], preds.groupby("method")):
     ax.legend(loc="upper left")
 fig.tight_layout()
 s.save_figure("size_scatter", fig)
+plt.show()
 
 # %% [markdown]
 # ## Error against size
@@ -124,14 +125,15 @@ display(bins.round(3))
 
 # %% tags=["hide-input"]
 shots = failure_gallery(preds, cfg, "improved", k=8)
-fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+fig, axes = plt.subplots(4, 2, figsize=(7.5, 14))  # two per row: titles stay readable
 for ax in axes.ravel():
     ax.axis("off")
 for ax, (title, image) in zip(axes.ravel(), shots):
     ax.imshow(image)
-    ax.set_title(title, fontsize=8)
+    ax.set_title(title, fontsize=9)
 fig.tight_layout()
 s.save_figure("size_failures", fig)
+plt.show()
 
 # %% [markdown]
 # ## Photos the estimator was not tuned on
@@ -166,6 +168,7 @@ ax.set(xlabel="coverage (share of photos accepted)", ylabel="% error of the acce
        title="improved estimator: risk against coverage as the confidence threshold moves")
 ax.legend(fontsize=8)
 s.save_figure("size_risk_coverage", fig)
+plt.show()
 
 # %% [markdown]
 # ## Real museum photos
@@ -185,14 +188,15 @@ from minerals.size.realphotos import gallery, score_real_photos, summary
 real = Path(minerals.__file__).resolve().parents[1] / "tests" / "data" / "real_photos"
 display(summary(score_real_photos(real, cfg)).round(2))
 shots = gallery(real, cfg)
-fig, axes = plt.subplots(4, 7, figsize=(21, 10))
+fig, axes = plt.subplots(7, 4, figsize=(7.5, 15))  # four per row: titles stay readable
 for ax in axes.ravel():
     ax.axis("off")
 for ax, (title, image) in zip(axes.ravel(), shots):
     ax.imshow(image)
-    ax.set_title(title, fontsize=6)
+    ax.set_title(title, fontsize=8.5)
 fig.tight_layout()
 s.save_figure("size_real_gallery", fig)
+plt.show()
 
 # %% tags=["remove-cell"]
 s.finish()

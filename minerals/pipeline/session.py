@@ -17,7 +17,7 @@ from minerals.profiles import Profile, load_profile
 
 # The book's content column at a 1280 px window (sphinx-book-theme, measured in Chromium) and the smallest
 # text a figure may show there, in CSS points; `start` sets matplotlib's defaults to fit them.
-BOOK_COLUMN_PX = 760
+BOOK_COLUMN_PX = 688
 MIN_TEXT_PT = 9
 BOOK_STYLE = {"figure.dpi": 100, "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10,
               "xtick.labelsize": 9.5, "ytick.labelsize": 9.5, "legend.fontsize": 9.5, "figure.titlesize": 11}
