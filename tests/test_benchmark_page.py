@@ -142,3 +142,14 @@ def test_ranks_restart_per_split_and_lower_size_errors_rank_first():
                          "value": [1.0, 0.5, 2.0]})
     board = section.ordered(rows)
     assert board[["method", "rank"]].values.tolist() == [["theirs", 1], ["ours", 2], ["other", 1]]
+
+
+def test_the_profiles_benchmark_tables_are_valid():
+    from minerals.profiles import ProfileError
+
+    for name in ("smoke", "paper"):
+        assert section.BenchmarkConfig.from_section(load_profile(name).section("benchmark")).subsets
+    with pytest.raises(ProfileError, match=r"\[benchmark\] needs subsets"):
+        section.BenchmarkConfig.from_section({"subsets": []})
+    with pytest.raises(ProfileError, match="unknown setting"):
+        section.BenchmarkConfig.from_section({"bins": 4})

@@ -17,7 +17,7 @@ import pandas as pd
 
 from minerals.benchmark import byom, export, leaderboard
 from minerals.benchmark.scoring import evaluate
-from minerals.profiles import section_values
+from minerals.profiles import ProfileError, section_values
 from minerals.results import write_json
 
 SECTION = "benchmark"
@@ -45,6 +45,11 @@ class BenchmarkConfig:
     split: str = "test"
     submissions: str = "submissions"
     n_boot: int = 1000
+
+    def __post_init__(self):
+        if not self.subsets or self.split not in ("train", "val", "test"):
+            raise ProfileError(f"[{SECTION}] needs subsets (class counts, e.g. [10]) and a split of train, val or "
+                               f"test; got subsets = {list(self.subsets)}, split = {self.split!r}")
 
     @classmethod
     def from_section(cls, section: dict, **overrides) -> "BenchmarkConfig":
