@@ -13,22 +13,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from minerals.data.styles import STYLES, style_release
 from minerals.metrics import bootstrap_ci, coverage, size_errors
 from minerals.size.overlay import draw_overlay
 from minerals.size.predict import Photo, measure_file, predict
 from minerals.size.result import SizeConfig
 
-# Synthetic photo styles beyond the generator's defaults (other backdrops, lighting, scale, cube placement,
-# cards and stands), for checking that the estimator holds on photos it was not tuned on.
-HELD_OUT_STYLES = {
-    "dark_colour_front": {"backdrops": {"dark": 0.5, "colour": 0.5}, "gradient": [0.2, 0.45],
-                          "cube_frac": [0.07, 0.15], "cube_placement": {"front": 1.0}, "cube_azimuth": [-0.3, 0.3],
-                          "cube_elevation": [0.25, 0.45], "shadow_strength": [0.35, 0.6], "exposure": [0.75, 1.2],
-                          "grain": [3.0, 6.0], "perspective": 0.05, "jpeg_quality": [70, 85]},
-    "pale_cards_stands": {"backdrops": {"white": 0.6, "grey": 0.4}, "cube_grey": [120, 180], "card_probability": 0.9,
-                          "light_azimuth": [20.0, 80.0], "specimen_frac": [0.3, 0.6],
-                          "aspects": {"3:2": 0.5, "1:1": 0.5}, "stand_probability": 0.4},
-}
+# Synthetic photo styles (`minerals.data.styles`): the confidence threshold is chosen on the tune styles, and
+# the estimator is reported on the held-out ones, never used for choosing.
+TUNE_STYLES = ("default", "grey_low_key", "small_far_specimen")
+HELD_OUT_STYLES = {name: STYLES[name] for name in ("dark_colour_front", "pale_cards_stands", "colour_sweep_tilted")}
+GROSS_ERROR = 0.5  # an estimate off by more than 50 % of the measured size
 
 TABLE_COLUMNS = ["method", "n", "coverage", "mae_cm", "rmse_cm", "r2", "mape", "bias_cm",
                  "mae_cm_low", "mae_cm_high", "mape_low", "mape_high", "coverage_low", "coverage_high",
@@ -123,17 +118,22 @@ def run_methods(size_table: pd.DataFrame, cfg: SizeConfig, store, artifacts, dat
     return pd.DataFrame(rows, columns=TABLE_COLUMNS), pd.concat(preds, ignore_index=True)
 
 
-def held_out_release(style: str, photos: int, image_size: int = 512, seed: int = 101) -> Path:
-    """A synthetic release in one of `HELD_OUT_STYLES` with `photos` size photos, generated once into the cache."""
-    from minerals.data.synth import ensure_synthetic
-    from minerals.results import key_hash
-    from minerals.cache import cache_dir
+def choose_threshold(preds: pd.DataFrame, max_ape: float = GROSS_ERROR) -> float:
+    """The lowest confidence threshold at which no accepted photo errs by more than `max_ape` (a fraction),
+    halfway between the lowest confidence kept and the next one below it; 1.0 when even the most
+    confident photo errs that much. `preds`: rows of `evaluate_release` run with `min_confidence=0`."""
+    curve = risk_coverage(preds)
+    safe = curve[curve["max_ape"] <= max_ape]
+    if safe.empty:
+        return 1.0
+    kept = float(safe["threshold"].iloc[-1])
+    below = curve["threshold"][curve["threshold"] < kept]
+    return (kept + float(below.iloc[0])) / 2 if len(below) else kept
 
-    if style not in HELD_OUT_STYLES:
-        raise ValueError(f"unknown held-out style {style!r}; choose from {sorted(HELD_OUT_STYLES)}")
-    params = {"classes": 3, "per_class": max(4, photos // 3), "image_size": image_size, "seed": seed,
-              "n_size": photos, "n_segm": 1, "style": HELD_OUT_STYLES[style]}
-    return ensure_synthetic(cache_dir() / "synthetic" / f"size-{style}-{key_hash(params)}", **params)
+
+def held_out_release(style: str, photos: int, image_size: int = 512, seed: int = 101) -> Path:
+    """A synthetic release of one of `minerals.data.styles.STYLES` with `photos` size photos, generated once."""
+    return style_release(style, n_size=photos, image_size=image_size, seed=seed)
 
 
 def failure_gallery(preds, cfg, method: str = "improved", k: int = 8) -> list[tuple[str, np.ndarray]]:

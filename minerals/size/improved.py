@@ -7,7 +7,9 @@ its flat square front face (`cube`), preferring candidates that are not on a muc
 mask out the cube and the cards, take the largest remaining object with its nearby pieces as the
 specimen, and report its longest extent (maximum Feret diameter) in cm. It abstains with a reason
 (no cube, two cubes, cube too small or uncertain, no specimen, specimen cut by the frame) rather than
-guess. The confidence describes the cube (how bar- and face-like, how square, how many pixels).
+guess. The confidence describes the cube (how bar- and face-like, how square, how many pixels) and
+the specimen's outline (a sliver filling little of the square on its length is likely an edge or a
+highlight of a specimen the backdrop model only partly found); below `SizeConfig.min_confidence` it abstains.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ EDGE_AGREEMENT = 0.08  # face width from edges vs 1.27 x bar length
 TWO_CUBES_SCORE = 0.6   # a second candidate this good, and nearly as good as the first, means two cubes
 MIN_SPECIMEN_SHARE = 0.002  # of the image area
 CARD_MARGIN = 0.15  # card boxes are widened by this fraction of their size before masking
+CARD_SURROUND = 0.6  # an object lying mostly within a card box widened this much is the rest of the card
 FRAGMENT_SHARE = 0.1  # pieces at least this share of the main region ...
 FRAGMENT_GAP = 0.06   # ... and this close to it (fraction of the longer side) belong to the specimen
-MIN_CONFIDENCE = 0.1  # below this the cube is too uncertain to measure with
+FULL_FILL = 0.3  # a specimen filling less of the square on its length (`specimen_fill`) lowers the confidence
 ON_OBJECT = 6.0  # a cube candidate inside an object this many times its face's area is on the specimen
 OFF_CUBE_PENALTY = 0.3  # score factor for such candidates
 CUT_RUN = 0.02  # a specimen touching the frame along this share of a side is cut by it
@@ -76,10 +79,21 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     length_px, ends = feret(np.stack([xs, ys], axis=1))
     result.extent = tuple((float(x) / s, float(y) / s) for x, y in ends)
     result.size_cm = (length_px + 1.0) / s * result.cm_per_px  # +1 px: extents run edge to edge, not centre to centre
-    result.confidence = _confidence(best, cfg)
-    if result.confidence < MIN_CONFIDENCE:
-        return result.abstain(f"cube uncertain (confidence {result.confidence:.2f} < {MIN_CONFIDENCE})")
+    cube_confidence = _confidence(best, cfg)
+    fill = specimen_fill(specimen, length_px)
+    result.confidence = cube_confidence * min(1.0, fill / FULL_FILL)
+    if result.confidence < cfg.min_confidence:
+        why = (f"cube uncertain (confidence {cube_confidence:.2f})" if cube_confidence < cfg.min_confidence
+               else f"specimen outline uncertain (it fills {100 * fill:.0f} % of the square on its length)")
+        return result.abstain(f"{why}: confidence {result.confidence:.2f} < {cfg.min_confidence:g}")
     return result
+
+
+def specimen_fill(mask: np.ndarray, length_px: float) -> float:
+    """Area of the specimen `mask` over the square of its longest extent `length_px` (px): about 0.5-0.8
+    for a compact specimen, 0.2-0.3 for a long crystal, below that for a sliver (an edge or a highlight
+    taken for the whole specimen on a backdrop of its own colour)."""
+    return float(mask.sum()) / max(1.0, (length_px + 1.0) ** 2)
 
 
 def _specimen(fg: np.ndarray, cube: cubes.Face, cards: list, s: float, kernel: int) -> np.ndarray | None:
@@ -92,17 +106,29 @@ def _specimen(fg: np.ndarray, cube: cubes.Face, cards: list, s: float, kernel: i
     mask = fg.copy()
     zone = _cube_zone(cube, s, (h, w))
     mask[zone[1]:zone[3], zone[0]:zone[2]] = False
-    for x0, y0, x1, y1 in cards:
-        mx, my = CARD_MARGIN * (x1 - x0), CARD_MARGIN * (y1 - y0) + 0.02 * h / s
-        mask[max(0, int((y0 - my) * s)):int(np.ceil((y1 + my) * s)) + 1,
-             max(0, int((x0 - mx) * s)):int(np.ceil((x1 + mx) * s)) + 1] = False
+    near_card = np.zeros((h, w), bool)
+    for card in cards:
+        mask[_widened(card, CARD_MARGIN, s, h)] = False
+        near_card[_widened(card, CARD_SURROUND, s, h)] = True
     mask = clean(mask, kernel)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     others = [i for i in range(1, n) if stats[i][4] >= MIN_SPECIMEN_SHARE * h * w]
     if not others:
         return None
     main = max(others, key=lambda i: stats[i][4])
-    return _with_fragments(labels, stats, main, others, gap=max(2, round(FRAGMENT_GAP * max(h, w))))
+    # a piece lying mostly around a card's box is what is left of the card (an edge, a corner), not the specimen's
+    on_card = np.bincount(labels[near_card], minlength=n)
+    pieces = [i for i in others if on_card[i] < 0.5 * stats[i][4]]
+    return _with_fragments(labels, stats, main, pieces, gap=max(2, round(FRAGMENT_GAP * max(h, w))))
+
+
+def _widened(box, margin: float, s: float, h: int) -> tuple[slice, slice]:
+    """Work-resolution `(rows, cols)` of a full-resolution card `box` widened by `margin` of its size
+    (and 2 % of the work height `h` vertically: on pale backdrops only a card's text block is found)."""
+    x0, y0, x1, y1 = box
+    mx, my = margin * (x1 - x0), margin * (y1 - y0) + 0.02 * h / s
+    return (slice(max(0, int((y0 - my) * s)), int(np.ceil((y1 + my) * s)) + 1),
+            slice(max(0, int((x0 - mx) * s)), int(np.ceil((x1 + mx) * s)) + 1))
 
 
 def _cut_by_frame(mask: np.ndarray) -> bool:

@@ -15,6 +15,7 @@ from minerals.profiles import section_values
 CUBE_EDGE_CM = 1.27  # edge of the museum's reference cube
 OK = "ok"
 METHODS = ("baseline", "improved")
+MIN_CONFIDENCE = 0.498  # chosen on the tune styles (`evaluate.choose_threshold`; tests/test_size.py checks it)
 
 
 @dataclass
@@ -60,7 +61,9 @@ class SizeConfig:
     `paper_faithful`: the baseline truncates sizes to whole cm as upstream did; `limit`: evaluate at most
     this many photos (0 = all); `n_boot`: bootstrap resamples of the error intervals; `holdout_styles`:
     synthetic styles (`evaluate.HELD_OUT_STYLES`) the notebook also scores on, `holdout_photos` photos each;
-    `edge_cm`: cube kind -> edge in cm, overriding `minerals.size.kinds.EDGE_CM` (the black cube's edge is open).
+    `edge_cm`: cube kind -> edge in cm, overriding `minerals.size.kinds.EDGE_CM` (the black cube's edge is open);
+    `min_confidence`: the improved estimator abstains below this confidence (`MIN_CONFIDENCE`: chosen on the
+    tune styles so that accepted photos carry no error above 50 %, see `evaluate.choose_threshold`).
     """
 
     methods: tuple[str, ...] = METHODS
@@ -74,6 +77,7 @@ class SizeConfig:
     holdout_styles: tuple[str, ...] = ()
     holdout_photos: int = 40
     edge_cm: dict | None = None
+    min_confidence: float = MIN_CONFIDENCE
 
     @classmethod
     def from_section(cls, section: dict) -> "SizeConfig":
