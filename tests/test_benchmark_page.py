@@ -153,3 +153,19 @@ def test_the_profiles_benchmark_tables_are_valid():
         section.BenchmarkConfig.from_section({"subsets": []})
     with pytest.raises(ProfileError, match="unknown setting"):
         section.BenchmarkConfig.from_section({"bins": 4})
+
+
+def test_section_exports_are_found_with_their_protocol(tmp_path):
+    for name in ("zeroshot/full-tiny-random-bare.csv", "zeroshot/10-tiny-random-bare.csv", "size/improved.csv",
+                 "segmentation/net-gradcam-otsu/a.png", "size/notes.txt"):
+        (tmp_path / "predictions" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "predictions" / name).write_text("", encoding="utf-8")
+    found = [(section_, task, protocol, path.name) for section_, task, protocol, path in export.find_exports(tmp_path)]
+    assert found == [("zeroshot", "zeroshot", {"subset": 10}, "10-tiny-random-bare.csv"),
+                     ("zeroshot", "zeroshot", {"subset": "full"}, "full-tiny-random-bare.csv"),
+                     ("size", "size", {}, "improved.csv"),
+                     ("segmentation", "segmentation", {}, "net-gradcam-otsu")]
+    (tmp_path / "predictions" / "fewshot").mkdir()
+    (tmp_path / "predictions" / "fewshot" / "best.csv").write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="best.csv: an exported fewshot file is named <subset>-"):
+        export.find_exports(tmp_path)

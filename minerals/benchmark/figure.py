@@ -11,7 +11,7 @@ COLOURS = {"baseline": "tab:blue", "submission": "tab:orange"}
 LABELS = {"top1": "top-1 accuracy", "mae_cm": "MAE (cm)", "miou": "mean IoU"}
 
 
-def leaderboard_figure(board: pd.DataFrame, top: int = 8, width: float = 7.5):
+def leaderboard_figure(board: pd.DataFrame, top: int = 8, width: float = 6.8):
     """Horizontal interval plot of `benchmark_leaderboard` rows (`section.ordered`): the best `top` entries
     of each task/subset/split panel; submissions in orange, the best baseline (the paired tests' reference)
     a diamond."""
