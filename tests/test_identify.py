@@ -196,6 +196,20 @@ def test_report_figure_draws_good_photos_only(tmp_path, classifier):
         report_figure(items[1:])
 
 
+def test_report_figure_fits_the_book_column(tmp_path, classifier):
+    """Two photos: a 2 x 2 block each, no wider than the column at 120 dpi x 2, every text >= 9 pt there."""
+    from minerals.identify.report import report_figure
+    from minerals.pipeline.session import BOOK_COLUMN_PX, small_text
+
+    paths = [photo(tmp_path / "a.png"), photo(tmp_path / "b.png", GREEN, size=(64, 160))]
+    fig = report_figure(list(Identifier(classifier, measure=fake_measure).run(paths, progress=False)),
+                        title="a long title " * 3)
+    assert len(fig.axes) == 8
+    assert fig.get_figwidth() * 120 <= 2 * BOOK_COLUMN_PX
+    assert small_text(fig) == []
+    assert small_text(fig, min_pt=20)  # the check itself sees the labels
+
+
 @pytest.fixture
 def checkpoint(tmp_path):
     """A few-shot checkpoint of timm's tiny `test_efficientnet` (random weights), in the fewshot format."""
