@@ -401,6 +401,25 @@ def test_segment_command_writes_masks_and_overlays(tmp_path, monkeypatch, capsys
     assert main(["segment", str(pairs[0][0]), "--out", str(tmp_path / "o"), "--threshold", "otsu+crf"]) == 2
 
 
+def test_segment_defaults_are_the_cross_style_pipeline_and_paper_is_one_flag(tmp_path, monkeypatch, capsys):
+    import minerals.cam.segment
+    import minerals.models.registry
+    from minerals.cam import DEFAULT_METHOD, DEFAULT_THRESHOLD, PAPER_METHOD, PAPER_THRESHOLD
+    from minerals.cli import main
+
+    pairs = _write_pairs(tmp_path / "segm", n=1)
+    calls = []
+    monkeypatch.setattr(minerals.models.registry, "load_backbone", lambda spec, **kw: None)
+    monkeypatch.setattr(minerals.cam.segment, "segment_files",
+                        lambda paths, backbone, out, method, rule, *a: calls.append((method, rule)) or [])
+    assert main(["segment", str(pairs[0][0]), "--out", str(tmp_path / "o")]) == 0
+    assert main(["segment", str(pairs[0][0]), "--out", str(tmp_path / "o"), "--paper"]) == 0
+    assert main(["segment", str(pairs[0][0]), "--out", str(tmp_path / "o"), "--threshold", "pct50"]) == 0
+    assert calls == [(DEFAULT_METHOD, DEFAULT_THRESHOLD), (PAPER_METHOD, PAPER_THRESHOLD), (DEFAULT_METHOD, "pct50")]
+    assert main(["segment", str(pairs[0][0]), "--out", str(tmp_path / "o"), "--paper", "--method", "layercam"]) == 2
+    assert "--paper" in capsys.readouterr().err
+
+
 def test_ablation_never_picks_constant_channels():
     """grad-cam 1.5.7 picks dead channels first when ablating a fraction; they cannot move the CAM."""
     from minerals.cam.methods import LiveAblationLayer

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from minerals.cam import DEFAULT_METHOD, DEFAULT_THRESHOLD
 from minerals.cam.methods import compute_cams
 from minerals.models.registry import LoadedModel
 from minerals.cam.mask import MaskRule, cam_to_mask, overlay
@@ -16,7 +17,7 @@ from minerals.results import atomic_write
 
 
 def segment_files(paths: Sequence[str | os.PathLike], backbone: LoadedModel, out: str | os.PathLike,
-                  method: str = "gradcam", rule: str = "otsu", device: str = "cpu", max_side: int = 1024,
+                  method: str = DEFAULT_METHOD, rule: str = DEFAULT_THRESHOLD, device: str = "cpu", max_side: int = 1024,
                   batch_size: int = 16, layer: str | None = None) -> list[dict]:
     """Write `<stem>_mask.png` (0/255) and `<stem>_overlay.png` under `out` for each photo.
 

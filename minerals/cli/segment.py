@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from minerals.cam import DEFAULT_BACKBONE, DEFAULT_METHOD, DEFAULT_THRESHOLD, PAPER_METHOD, PAPER_THRESHOLD
 from minerals.cli import CommandError
 
 DESCRIPTION = """\
@@ -17,7 +18,11 @@ no mask; the other photos are still segmented, and the exit status is 0 as with 
 Backbones: imagenet:NAME (timm/torchvision ImageNet classifier; the default EfficientNet-Lite0 works
 offline), checkpoint:PATH (a few-shot best.pt), clip:MODEL[@TAG] (open_clip tower; the CAM target is
 the similarity to --prompt). Mask rules: otsu, pct<P>, frac<F> (the Grad-CAM paper's frac0.15), each
-optionally +grabcut, +lcc (largest component), +fill (fill holes), e.g. otsu+grabcut+lcc."""
+optionally +grabcut, +lcc (largest component), +fill (fill holes), e.g. otsu+grabcut+lcc.
+
+The default pipeline (%s + %s) is the best across synthetic photo styles, chosen leave-one-style-out
+(benchmarks/bench_cam_styles.py); --paper uses the MineralImage5k paper's %s + %s.""" % (
+    DEFAULT_METHOD, DEFAULT_THRESHOLD, PAPER_METHOD, PAPER_THRESHOLD)
 
 
 def register(subparsers) -> None:
@@ -25,12 +30,15 @@ def register(subparsers) -> None:
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="photos, or folders searched for photos")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the mask and overlay PNGs")
-    p.add_argument("--method", default="gradcam",
+    p.add_argument("--method", default=None,
                    help="CAM method: gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam, scorecam or "
-                        "ablationcam (default: gradcam)")
-    p.add_argument("--backbone", default="imagenet:tf_efficientnet_lite0",
-                   help="KIND:NAME of the classifier (default: imagenet:tf_efficientnet_lite0)")
-    p.add_argument("--threshold", default="otsu", metavar="RULE", help="how a CAM becomes a mask (default: otsu)")
+                        f"ablationcam (default: {DEFAULT_METHOD})")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE,
+                   help=f"KIND:NAME of the classifier (default: {DEFAULT_BACKBONE})")
+    p.add_argument("--threshold", default=None, metavar="RULE",
+                   help=f"how a CAM becomes a mask (default: {DEFAULT_THRESHOLD})")
+    p.add_argument("--paper", action="store_true",
+                   help=f"the paper's pipeline: --method {PAPER_METHOD} --threshold {PAPER_THRESHOLD}")
     p.add_argument("--layer", help="dotted path of the CAM target layer (default: the known one of the backbone)")
     p.add_argument("--prompt", action="append", metavar="TEXT",
                    help="clip backbones: a text prompt of the CAM target (repeatable; default: mineral prompts)")
@@ -51,6 +59,10 @@ def run(args) -> int:
     from minerals.models.classifiers import ModelError
     from minerals.size.predict import expand_inputs
 
+    paper = (PAPER_METHOD, PAPER_THRESHOLD) if args.paper else (DEFAULT_METHOD, DEFAULT_THRESHOLD)
+    if args.paper and (args.method or args.threshold):
+        raise CommandError("--paper sets --method and --threshold: give either --paper or those two")
+    args.method, args.threshold = args.method or paper[0], args.threshold or paper[1]
     if args.method not in METHODS:
         raise CommandError(f"unknown CAM method {args.method!r}; choose one of {', '.join(METHODS)}")
     if args.max_side < 32 or args.batch_size < 1:

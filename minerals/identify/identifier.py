@@ -35,6 +35,7 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from minerals.cam import DEFAULT_METHOD, DEFAULT_THRESHOLD
 from minerals.cam.methods import METHODS as CAM_METHODS
 from minerals.cam.methods import CamExtractor, to_batch
 from minerals.cam.mask import MaskRule, cam_to_mask, resize_cam
@@ -77,8 +78,8 @@ class IdentifyConfig:
 
     top_k: int = 5
     batch_size: int = 8
-    cam_method: str = "gradcam"
-    cam_threshold: str = "otsu+lcc+fill"
+    cam_method: str = DEFAULT_METHOD
+    cam_threshold: str = DEFAULT_THRESHOLD
     size_method: str = "improved"
     max_side: int = 1024
     min_side: int = 64
