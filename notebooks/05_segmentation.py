@@ -21,7 +21,7 @@
 # turns each into masks with several rules (Otsu, a percentile, 15 % of the maximum as in the Grad-CAM
 # paper, clean-ups, and a GrabCut refinement seeded by the CAM), and scores them against the hand-made
 # masks of the `segm` subset. It regenerates the table `segmentation` and the figures
-# `segmentation_methods` and `segmentation_overlays`.
+# `segmentation_grid`, `segmentation_methods` and `segmentation_overlays`.
 #
 # **Needs.** `smoke`: the generated synthetic release (its `segm` photos and masks), the few-shot
 # EfficientNet-Lite0 of the few-shot page (trained here on a cache miss), the offline ImageNet
@@ -57,6 +57,7 @@ from IPython.display import Markdown, display
 
 import minerals.pipeline.session
 from minerals.cam import section as cam_eval
+from minerals.cam.grid import method_rule_grid
 from minerals.cam.mask import overlay
 
 s = minerals.pipeline.session.start("05_segmentation", profile, data_root, device, seed, results_dir)
@@ -78,13 +79,32 @@ display(Markdown(f"{len(result.samples)} `segm` photos scored at {cfg.max_side o
 # %% [markdown]
 # ## Every method, backbone and mask rule
 #
-# Mean IoU and Dice over photos (`miou_low`–`miou_high`: bootstrap 95 % interval of the mean IoU);
-# `s_per_image` is the CAM plus mask time per photo on this run's device; `forwards_per_image` counts
-# the images the model processed per photo; `n_images` is how many photos the row is scored on.
+# One heatmap per backbone: the mean IoU over photos of each CAM method (rows) and mask rule (columns),
+# with the number of photos it is scored on; the best cell of each backbone is framed. The full table
+# (Dice, pixel accuracy, bootstrap 95 % intervals, seconds and forward passes per photo) is a download.
 
 # %% tags=["hide-input"]
-display(table.sort_values(["backbone", "miou"], ascending=[True, False]).style.format(precision=3)
-        .hide(axis="index"))
+miou, n_images = method_rule_grid(table), method_rule_grid(table, "n_images")
+fig, axes = plt.subplots(len(miou), 1, figsize=(7, 0.36 * sum(len(g) + 3 for g in miou.values())), squeeze=False,
+                         layout="constrained")
+for ax, (backbone, grid) in zip(axes[:, 0], miou.items()):
+    values = grid.to_numpy(float)
+    image = ax.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    best_cell = np.unravel_index(np.nanargmax(values), values.shape)
+    for (i, j), value in np.ndenumerate(values):
+        if not np.isnan(value):
+            ax.text(j, i, f"{value:.2f} (n {n_images[backbone].iat[i, j]:.0f})", ha="center", va="center", fontsize=9,
+                    color="black" if value > 0.55 else "white")
+    ax.add_patch(plt.Rectangle((best_cell[1] - 0.5, best_cell[0] - 0.5), 1, 1, fill=False, edgecolor="red", lw=2))
+    ax.set_xticks(range(grid.shape[1]), grid.columns)
+    ax.set_yticks(range(grid.shape[0]), grid.index)
+    ax.tick_params(length=0)
+    ax.set_title(backbone, loc="left")
+axes[-1, 0].set_xlabel("mask rule")
+fig.colorbar(image, ax=axes[:, 0], label="mean IoU (n = photos scored)", shrink=0.6, aspect=30)
+s.save_figure("segmentation_grid", fig)
+plt.show()
+display(s.table_download("segmentation", f"Full table segmentation ({len(table)} rows, CSV)"))
 
 # %% [markdown]
 # ## The best mask rule of each method
@@ -95,16 +115,17 @@ display(table.sort_values(["backbone", "miou"], ascending=[True, False]).style.f
 best = table.loc[table.groupby(["backbone", "method"], sort=False)["miou"].idxmax()]
 display(best[["backbone", "method", "threshold", "miou", "miou_low", "miou_high", "mdice", "s_per_image",
               "forwards_per_image", "n_images"]].style.format(precision=3).hide(axis="index"))
-fig, ax = plt.subplots(figsize=(10, 4))
+fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
 width = 0.8 / len(cfg.backbones)
 xs = np.arange(len(cfg.methods))
 for j, backbone in enumerate(cfg.backbones):
     rows = best[best["backbone"] == backbone].set_index("method").reindex(list(cfg.methods))
     ax.bar(xs + j * width, rows["miou"], width, label=backbone,
            yerr=[rows["miou"] - rows["miou_low"], rows["miou_high"] - rows["miou"]], capsize=2)
-ax.set_xticks(xs + width * (len(cfg.backbones) - 1) / 2, cfg.methods, rotation=20)
-ax.set(ylabel="mean IoU (best mask rule)", ylim=(0, 1), title="Zero-shot segmentation: CAM methods")
-ax.legend(fontsize=8)
+ax.set_xticks(xs + width * (len(cfg.backbones) - 1) / 2, cfg.methods, rotation=30, ha="right")
+ax.set(ylabel="mean IoU (best mask rule)", ylim=(0, 1))
+ax.set_title("Zero-shot segmentation: CAM methods", pad=28)
+ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(cfg.backbones), frameon=False, fontsize=9)  # above the bars
 s.save_figure("segmentation_methods", fig)
 plt.show()
 
@@ -117,16 +138,16 @@ plt.show()
 # %% tags=["hide-input"]
 top = result.best()
 cases = result.cases(top["backbone"], top["method"], top["threshold"], k=cfg.overlay_cases)
-fig, axes = plt.subplots(len(cases), 4, figsize=(11, 2.2 * len(cases)), squeeze=False, layout="constrained")
-for row, case in zip(axes, cases):
+fig = plt.figure(figsize=(7, 2.1 * len(cases) + 0.4), layout="constrained")
+for row, case in zip(np.atleast_1d(fig.subfigures(len(cases), 1)), cases):
+    row.suptitle(f"{case['rank']}: {case['name']} · IoU {case['iou']:.2f}", x=0.01, ha="left", fontsize=10)
     panels = [case["image"], case["truth"], overlay(case["image"], case["cam"]), overlay(case["image"], None,
                                                                                        case["mask"])]
-    titles = [f"{case['rank']}: {case['name']}", "truth", "CAM", f"mask · IoU {case['iou']:.2f}"]
-    for ax, panel, title in zip(row, panels, titles):
+    for ax, panel, title in zip(row.subplots(1, 4), panels, ["photo", "truth", "CAM", "predicted mask"]):
         ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=9.5)
         ax.axis("off")
-fig.suptitle(f"{top['backbone']} · {top['method']} · {top['threshold']}", fontsize=10)
+fig.suptitle(f"{top['backbone']} · {top['method']} · {top['threshold']}", fontsize=11)
 s.save_figure("segmentation_overlays", fig)
 plt.show()
 
