@@ -144,7 +144,7 @@ picks = [release.full[release.full["en_name"] == name].sample(1, random_state=rn
          for name in rng.permutation(species)[:8]]
 cols = min(2, len(picks))
 rows = -(-len(picks) // cols)
-fig, axes = plt.subplots(rows, cols, figsize=(3.7 * cols, 3.3 * rows), squeeze=False)
+fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.1 * rows), squeeze=False)  # 9 pt in the column
 colours = {"a stone": "tab:orange", "a rock": "tab:red", "a mineral": "tab:green", "a gem": "tab:purple",
            "a crystal": "tab:cyan", "a mineral ore": "tab:brown"}
 for ax, row in zip(axes.flat, picks):

@@ -89,7 +89,7 @@ display(shown[["subset", "model", "templates", "n_classes", "n_images", "top-1 %
 display(s.table_download("zeroshot", "Full table zeroshot (CSV: top-10, balanced accuracy)"))
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.6), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(6.8, 3.6), sharey=True)
 for ax, metric in zip(axes, ("top1", "top5")):
     for (model, tag, ens), g in zs.groupby(["model", "pretrained", "templates"], sort=False):
         g = g.sort_values("n_classes")
@@ -146,7 +146,7 @@ ex = ex[(ex["subset"] == largest["subset"]) & (ex["model"] == largest["model"])
 picks = ex.groupby("kind").head(3).reset_index(drop=True)
 cols = min(3, max(1, len(picks)))
 blocks = -(-max(1, len(picks)) // cols)
-fig, grid = plt.subplots(2 * blocks, cols, figsize=(7.5, 4.6 * blocks), squeeze=False,
+fig, grid = plt.subplots(2 * blocks, cols, figsize=(6.8, 4.6 * blocks), squeeze=False,
                          gridspec_kw={"height_ratios": [3, 2] * blocks})
 for ax in grid.flat:
     ax.axis("off")

@@ -52,9 +52,12 @@ if "google.colab" in sys.modules:  # in Colab, install the package (its dependen
                     "minerals @ git+https://github.com/minerals-benchmark/minerals@main"], check=True)
 
 # %% tags=["remove-input"]
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 import minerals
 import minerals.pipeline.session
@@ -68,6 +71,13 @@ if s.release.report.get("synthetic"):
     display(Markdown("**Synthetic data.** Apart from the section *Real museum photos*, every photo, size and error on "
                      "this page comes from the generated synthetic release, with exact sizes; none of them is a number "
                      "of the real MineralImage5k."))
+
+
+def plain_log_ticks(axis) -> None:
+    """Label a log axis with plain numbers at 1, 2, 5 x 10^k (no overlapping 3 x 10^0 style labels)."""
+    axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
 
 # %% [markdown]
 # ## Both estimators on the size subset
@@ -88,7 +98,7 @@ display(statuses.groupby(["method", "status"]).size().unstack(0).fillna(0).astyp
 # ## Predicted against measured size
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, len(cfg.methods), figsize=(5 * len(cfg.methods), 4.5), squeeze=False)
+fig, axes = plt.subplots(1, len(cfg.methods), figsize=(6.8, 3.9), squeeze=False, layout="constrained")
 for ax, (method, rows) in zip(axes[0], preds.groupby("method")):
     ok = rows["size_cm"].notna()
     ax.scatter(rows.loc[ok, "true_cm"], rows.loc[ok, "size_cm"], s=12, alpha=0.7)
@@ -96,9 +106,11 @@ for ax, (method, rows) in zip(axes[0], preds.groupby("method")):
     ax.plot(lim, lim, "k-", lw=1, label="exact")
     ax.fill_between(lim, [0.9 * v for v in lim], [1.1 * v for v in lim], color="grey", alpha=0.2, label="±10 %")
     ax.set(xscale="log", yscale="log", xlim=lim, ylim=lim, xlabel="measured size (cm)", ylabel="estimated size (cm)",
-           title=f"{method}: {ok.sum()} of {len(rows)} photos estimated")
+           title=f"{method}\n{ok.sum()} of {len(rows)} photos estimated")
+    plain_log_ticks(ax.xaxis)
+    plain_log_ticks(ax.yaxis)
+    ax.set_aspect("equal")
     ax.legend(loc="upper left")
-fig.tight_layout()
 s.save_figure("size_scatter", fig)
 plt.show()
 
@@ -125,12 +137,12 @@ display(bins.round(3))
 
 # %% tags=["hide-input"]
 shots = failure_gallery(preds, cfg, "improved", k=8)
-fig, axes = plt.subplots(4, 2, figsize=(7.5, 14))  # two per row: titles stay readable
+fig, axes = plt.subplots(4, 2, figsize=(6.8, 12.6))  # two per row, 6.8 in wide: titles read at 9 pt in the column
 for ax in axes.ravel():
     ax.axis("off")
 for ax, (title, image) in zip(axes.ravel(), shots):
     ax.imshow(image)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=9.5)
 fig.tight_layout()
 s.save_figure("size_failures", fig)
 plt.show()
@@ -165,8 +177,9 @@ for style, rows in held_preds[held_preds["method"] == "improved"].groupby("style
     ax.plot(curve["coverage"], 100 * curve["max_ape"], "--", color=line.get_color(), alpha=0.6, label=f"{style}: largest error")
 ax.axhline(50, color="k", lw=0.8)
 ax.set(xlabel="coverage (share of photos accepted)", ylabel="% error of the accepted photos", yscale="log",
-       title="improved estimator: risk against coverage as the confidence threshold moves")
-ax.legend(fontsize=8)
+       title="improved estimator: risk against coverage\nas the confidence threshold moves")
+plain_log_ticks(ax.yaxis)
+ax.legend(fontsize=9)
 s.save_figure("size_risk_coverage", fig)
 plt.show()
 
@@ -188,12 +201,12 @@ from minerals.size.realphotos import gallery, score_real_photos, summary
 real = Path(minerals.__file__).resolve().parents[1] / "tests" / "data" / "real_photos"
 display(summary(score_real_photos(real, cfg)).round(2))
 shots = gallery(real, cfg)
-fig, axes = plt.subplots(7, 4, figsize=(7.5, 15))  # four per row: titles stay readable
+fig, axes = plt.subplots(7, 4, figsize=(6.8, 16))  # four per row, titles on two lines: 9 pt in the column
 for ax in axes.ravel():
     ax.axis("off")
 for ax, (title, image) in zip(axes.ravel(), shots):
     ax.imshow(image)
-    ax.set_title(title, fontsize=8.5)
+    ax.set_title(textwrap.fill(title, 22), fontsize=9)
 fig.tight_layout()
 s.save_figure("size_real_gallery", fig)
 plt.show()
@@ -203,9 +216,9 @@ s.finish()
 
 # %% tags=["hide-input"]
 by = table.set_index("method")
-lines = [f"- **{m}**: estimates {100 * r.coverage:.0f} % of {r.n} photos; on those, MAPE "
+lines = [f"- **{r.Index}**: estimates {100 * r.coverage:.0f} % of {r.n} photos; on those, MAPE "
          f"{100 * r.mape:.1f} % (95 % CI {100 * r.mape_low:.1f}–{100 * r.mape_high:.1f}), MAE {r.mae_cm:.2f} cm, "
-         f"bias {r.bias_cm:+.2f} cm." for m, r in by.iterrows()]
+         f"bias {r.bias_cm:+.2f} cm." for r in by.itertuples()]
 lines += [f"- held-out style **{r.style}**, {r.method}: coverage {100 * r.coverage:.0f} %, MAPE {100 * r.mape:.1f} %."
           for r in holdout.itertuples()]
 display(Markdown("\n".join(lines)))

@@ -85,8 +85,8 @@ display(Markdown(f"{len(result.samples)} `segm` photos scored at {cfg.max_side o
 
 # %% tags=["hide-input"]
 miou, n_images = method_rule_grid(table), method_rule_grid(table, "n_images")
-fig, axes = plt.subplots(len(miou), 1, figsize=(7, 0.36 * sum(len(g) + 3 for g in miou.values())), squeeze=False,
-                         layout="constrained")
+height = 0.36 * sum(len(grid) + 3 for grid in miou.values())
+fig, axes = plt.subplots(len(miou), 1, figsize=(6.8, height), squeeze=False, layout="constrained")
 for ax, (backbone, grid) in zip(axes[:, 0], miou.items()):
     values = grid.to_numpy(float)
     image = ax.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto")
@@ -115,7 +115,7 @@ display(s.table_download("segmentation", f"Full table segmentation ({len(table)}
 best = table.loc[table.groupby(["backbone", "method"], sort=False)["miou"].idxmax()]
 display(best[["backbone", "method", "threshold", "miou", "miou_low", "miou_high", "mdice", "s_per_image",
               "forwards_per_image", "n_images"]].style.format(precision=3).hide(axis="index"))
-fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+fig, ax = plt.subplots(figsize=(6.8, 4), layout="constrained")
 width = 0.8 / len(cfg.backbones)
 xs = np.arange(len(cfg.methods))
 for j, backbone in enumerate(cfg.backbones):
@@ -124,8 +124,8 @@ for j, backbone in enumerate(cfg.backbones):
            yerr=[rows["miou"] - rows["miou_low"], rows["miou_high"] - rows["miou"]], capsize=2)
 ax.set_xticks(xs + width * (len(cfg.backbones) - 1) / 2, cfg.methods, rotation=30, ha="right")
 ax.set(ylabel="mean IoU (best mask rule)", ylim=(0, 1))
-ax.set_title("Zero-shot segmentation: CAM methods", pad=28)
-ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(cfg.backbones), frameon=False, fontsize=9)  # above the bars
+ax.set_title("Zero-shot segmentation: CAM methods")
+fig.legend(loc="outside lower center", ncol=2, frameon=False, fontsize=9.5)  # under the axes: no bar hidden
 s.save_figure("segmentation_methods", fig)
 plt.show()
 
@@ -138,7 +138,7 @@ plt.show()
 # %% tags=["hide-input"]
 top = result.best()
 cases = result.cases(top["backbone"], top["method"], top["threshold"], k=cfg.overlay_cases)
-fig = plt.figure(figsize=(7, 2.1 * len(cases) + 0.4), layout="constrained")
+fig = plt.figure(figsize=(6.8, 2.1 * len(cases) + 0.4), layout="constrained")
 for row, case in zip(np.atleast_1d(fig.subfigures(len(cases), 1)), cases):
     row.suptitle(f"{case['rank']}: {case['name']} · IoU {case['iou']:.2f}", x=0.01, ha="left", fontsize=10)
     panels = [case["image"], case["truth"], overlay(case["image"], case["cam"]), overlay(case["image"], None,

@@ -37,3 +37,34 @@ def test_small_text_flags_text_that_the_column_shrinks():
     assert small_text(narrow) == []
     assert any("'a title'" in t for t in small_text(wide)) and len(small_text(wide)) > 3  # title and ticks
     plt.close("all")
+
+
+def test_small_text_skips_the_ticks_of_axes_turned_off():
+    with matplotlib.rc_context(BOOK_STYLE):
+        fig, (image, plot) = plt.subplots(1, 2, figsize=(7, 3))
+        image.imshow([[0, 1], [1, 0]])
+        image.tick_params(labelsize=5)
+        image.axis("off")  # its 5 pt ticks are not drawn
+        plot.plot([0, 1])
+    assert small_text(fig) == []
+    image.axis("on")
+    assert small_text(fig)  # drawn again: the 5 pt ticks are flagged
+    plt.close("all")
+
+
+def test_save_figure_refuses_small_text(tmp_path, monkeypatch):
+    import pytest
+
+    from minerals.pipeline import session
+
+    monkeypatch.setattr(session, "notebook_registry", lambda: {"99_demo": {"title": "demo", "figures": ["f"]}})
+    s = session.start("99_demo", "paper", str(tmp_path), "cpu", 0, tmp_path / "results")
+    wide, ax = plt.subplots(figsize=(16, 7))
+    ax.set_title("a title", fontsize=8)
+    refused = r"figure 'f' of notebook 99_demo \(16.0 in wide\) has \d+ text\(s\) below 9 pt"
+    with pytest.raises(session.SessionError, match=refused):
+        s.save_figure("f", wide)
+    assert not (tmp_path / "results/paper/figures/f.png").exists()
+    narrow, ax = plt.subplots(figsize=(7, 4))
+    assert s.save_figure("f", narrow).is_file()
+    plt.close("all")

@@ -17,9 +17,9 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from minerals.data.images import shrink
 from minerals.size.overlay import draw_overlay
 
-# 7 in wide: shown in the book's 688 px column at about 98 px per inch, so a 9 pt label reads as 9 pt
-# there, and at 120 dpi the PNG is 840 px wide (not shrunk below half its natural width).
-FIGURE_IN = 7.0
+# 6.8 in wide (7 in with the saved margins): shown in the book's 688 px column at about 98 px per inch, so
+# a 9 pt label reads as 9 pt there, and at 120 dpi the PNG is about 840 px wide (not shrunk below half).
+FIGURE_IN = 6.8
 ROW_IN = 2.9  # inches per row of two panels; a photo takes two rows
 TEXT_PT = 9  # the smallest text of the figure, in points at FIGURE_IN
 PANEL_PX = 480  # images are drawn at most this many px on their longer side

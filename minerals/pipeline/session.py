@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +23,7 @@ BOOK_STYLE = {"figure.dpi": 100, "font.size": 10, "axes.titlesize": 11, "axes.la
 
 
 class SessionError(RuntimeError):
-    """A notebook run cannot start or finish (missing data, undeclared or missing outputs)."""
+    """A notebook run cannot start or finish (missing data, undeclared or missing outputs, unreadable figures)."""
 
 
 def resolve_data_root(profile: Profile, data_root: str | os.PathLike | None) -> Path:
@@ -63,7 +62,6 @@ class Session:
     started: float = field(default_factory=time.perf_counter)
     written: set = field(default_factory=set)
     linked: set = field(default_factory=set)
-    small_text: dict = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -98,15 +96,14 @@ class Session:
     def save_figure(self, figure_id: str, fig, dpi: int = 120) -> Path:
         """Write `figures/<id>.png` atomically and return its path.
 
-        Warns, and lists the figure under `small_text` in the run record, when a text of the figure would
-        read below MIN_TEXT_PT in the book's column.
+        Raises SessionError, writing nothing, when a text of the figure would read below MIN_TEXT_PT in the
+        book's column (`small_text`).
         """
         small = small_text(fig)
         if small:
-            self.small_text[figure_id] = small
-            warnings.warn(f"figure {figure_id!r} ({fig.get_figwidth():.1f} in wide) has text below {MIN_TEXT_PT} pt at "
-                          f"the book's {BOOK_COLUMN_PX} px column: {'; '.join(small[:4])}; make the figure narrower or "
-                          "the text larger", stacklevel=2)
+            raise SessionError(f"figure {figure_id!r} of notebook {self.notebook} ({fig.get_figwidth():.1f} in wide) has "
+                               f"{len(small)} text(s) below {MIN_TEXT_PT} pt at the book's {BOOK_COLUMN_PX} px column: "
+                               f"{'; '.join(small[:4])}; make the figure narrower (6.8 in fits) or the text larger")
         path = self.root / "figures" / f"{figure_id}.png"
         with results.atomic_write(path) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
@@ -148,7 +145,6 @@ class Session:
                   "seed": self.seed, "config": self.profile.settings,
                   "wall_s": round(time.perf_counter() - self.started, 3),
                   "outputs": sorted(f"{k}/{n}" for k, n in self.written), "links": sorted(self.linked),
-                  "small_text": self.small_text,
                   **results.provenance(self.device)}
         path = self.root / "runs" / "notebooks" / f"{self.notebook}.json"
         results.write_json(path, record)
@@ -167,16 +163,22 @@ def start(notebook: str, profile: str = "smoke", data_root: str | None = "", dev
 
 
 def small_text(fig, column_px: int = BOOK_COLUMN_PX, min_pt: float = MIN_TEXT_PT) -> list[str]:
-    """Visible texts of a matplotlib figure that read below `min_pt` CSS points when the figure is shown
-    at most `column_px` wide (at its own dpi when narrower), as `'text' (size pt)`."""
+    """Drawn texts of a matplotlib figure that read below `min_pt` CSS points when the figure, cropped as
+    `bbox_inches="tight"` crops it, is shown at most `column_px` wide (at its own dpi when narrower), as
+    `'text' (size pt)`. Tick and axis labels of axes turned off (`ax.axis("off")`) are not drawn: skipped."""
+    import matplotlib
     from matplotlib.text import Text
 
     fig.draw_without_rendering()  # tick labels get their text at draw time
-    shown_px_per_in = min(fig.dpi, column_px / fig.get_figwidth())
+    width_in = fig.get_tightbbox().width + 2 * matplotlib.rcParams["savefig.pad_inches"]
+    shown_px_per_in = min(fig.dpi, column_px / width_in)
+    hidden = {id(t) for ax in fig.get_axes() if not ax.axison for axis in (ax.xaxis, ax.yaxis)
+              for t in [*axis.get_ticklabels(which="both"), axis.label, axis.get_offset_text()]}
     found = []
     for text in fig.findobj(Text):
         label = text.get_text().strip()
-        if not label or not text.get_visible() or (text.axes is not None and not text.axes.get_visible()):
+        if (not label or not text.get_visible() or id(text) in hidden
+                or (text.axes is not None and not text.axes.get_visible())):
             continue
         shown_pt = text.get_fontsize() * shown_px_per_in / 96  # 96 CSS px per inch, 72 pt per inch
         if shown_pt < min_pt:
