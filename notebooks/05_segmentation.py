@@ -170,7 +170,7 @@ s.finish()
 # %% [markdown]
 # ## Summary
 #
-# The table above is the result; read it with its `n_images` column and its intervals. In the `smoke`
+# The heatmap and the best-rule table above are the result; read them with their n and intervals. In the `smoke`
 # profile the photos are synthetic (a specimen on a plain backdrop with a cube and a card), so the
 # numbers show that every path runs and how the methods rank on easy scenes, not what they do on museum
 # photos; ScoreCAM and AblationCAM are scored on a few photos and a fraction of their channels only, so
