@@ -141,8 +141,8 @@ def referenced_columns(spec: TableSpec) -> set[str]:
 def noise_band(spec: TableSpec, column: str, row: dict) -> Band | None:
     """The statistical band of `row[column]` under its rule (values read from `row`, the expected row).
 
-    None for a column without a rule (compared exactly) or an informational one; raises CheckError
-    when the row lacks a column the rule needs.
+    None for a column without a rule (compared exactly), an informational one, or a row whose interval
+    cells are empty; raises CheckError when a binomial row lacks its proportion or photo count.
     """
     rule = spec.noise.get(column)
     if rule is None or rule.kind == "informational":
@@ -163,6 +163,8 @@ def noise_band(spec: TableSpec, column: str, row: dict) -> Band | None:
         p_tilde = (p * n + 2) / (n + 4)
         se = math.sqrt(p_tilde * (1 - p_tilde) / (n + 4))
     else:
-        low, high = (number(c) for c in rule.args)
-        se = abs(high - low) / (2 * Z_95)
+        bounds = [to_number(row.get(c, "")) for c in rule.args]
+        if any(b is None or math.isnan(b) for b in bounds):
+            return None  # this row has no interval (e.g. a leaderboard row without one): compared exactly
+        se = abs(bounds[1] - bounds[0]) / (2 * Z_95)
     return Band(se=se, allowed=spec.z * se, n=n, rule=rule.text)
