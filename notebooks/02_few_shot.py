@@ -63,8 +63,6 @@ from matplotlib.ticker import MaxNLocator
 import minerals.pipeline.session
 from minerals.fewshot import section as fewshot
 from minerals.fewshot import evaluate as fewshot_eval
-from minerals.fewshot import plan as fewshot_plan
-from minerals.profiles import load_profile
 
 s = minerals.pipeline.session.start("02_few_shot", profile, data_root, device, seed, results_dir)
 display(Markdown(s.banner()))
@@ -84,12 +82,13 @@ def run_label(row, resolution: bool = True) -> str:
 
 # %% tags=["hide-input"]
 section = s.profile.section("fewshot")
-configs, missing = fewshot.runnable(fewshot.plan(section, s.seed), s.release)
+cfg = fewshot.FewShotGrid.from_section(section, s.seed)
+_, missing = fewshot.runnable(list(cfg.runs), s.release)
 if missing:
     display(Markdown(f"**Skipped subsets** {', '.join(map(str, missing))}: this release has no "
                      f"`minerals_<n>.csv` for them."))
-rows = [fewshot.run(s, cfg, echo=False) for cfg in configs]  # epoch logs go to each run's train.jsonl
-results = fewshot.table(rows)
+tables = fewshot.run(s, cfg)  # epoch logs go to each run's train.jsonl
+results = tables["fewshot"]
 s.save_table("fewshot", results)
 display(HTML("<p>Epoch logs (JSON lines, one per epoch): " + ", ".join(
     f'<a href="{s.link(s.root / Path(row["checkpoint"]).with_name("train.jsonl"))}" download>{run_label(row)}</a>'
@@ -190,9 +189,10 @@ plt.show()
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6, 4))
-for row in rows:
-    history = pd.DataFrame(row["history"])
-    line, = ax.plot(history["epoch"], history["val_top1"], label=run_label(row))
+history, run_keys = tables["fewshot_history"], ["subset", "model", "pretrained", "resolution"]
+for _, row in results.iterrows():
+    epochs = history[(history[run_keys] == row[run_keys]).all(axis=1)]
+    line, = ax.plot(epochs["epoch"], epochs["val_top1"], label=run_label(row))
     ax.plot(row["best_epoch"], row["best_val_top1"], "o", color=line.get_color())
 ax.set(xlabel="epoch", ylabel="validation top-1", ylim=(0, 1.02), title="Validation accuracy per epoch")
 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -219,8 +219,8 @@ plt.show()
 # 8 decoder processes per GPU) can be the real bound at 224 px.
 
 # %% tags=["hide-input"]
-reference = rows[0]
-cost = fewshot_plan.plan_table(fewshot.plan(load_profile("paper").section("fewshot"), s.seed), reference)
+reference = results.iloc[0]  # the run whose measured throughput the CPU hours are scaled from
+cost = tables["fewshot_plan"]
 s.save_table("fewshot_plan", cost)
 by_model = cost.groupby(["model", "resolution"], sort=False)[["gmacs_per_image", "tmacs", "cpu_hours",
                                                                "gpu_hours"]].agg(

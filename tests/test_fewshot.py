@@ -75,7 +75,7 @@ def test_same_seed_gives_the_same_table_and_topk_is_monotone(release_root, tmp_p
     tables = []
     for name in ("a", "b"):
         s = session(release_root, tmp_path / name)
-        tables.append(fewshot.table([fewshot.run(s, tiny_config(s), echo=False)]).drop(columns=TIMING))
+        tables.append(fewshot.table([fewshot.run_config(s, tiny_config(s), echo=False)]).drop(columns=TIMING))
     pd.testing.assert_frame_equal(tables[0], tables[1])
     row = tables[0].iloc[0]
     assert row.top1 <= row.top3 <= row.top5 <= row.top10 == 1.0
@@ -95,7 +95,7 @@ def test_a_different_seed_changes_the_weights(release_root, tmp_path):
 
 def test_run_writes_predictions_and_confusion(release_root, tmp_path):
     s = session(release_root, tmp_path)
-    row = fewshot.run(s, tiny_config(s), echo=False)
+    row = fewshot.run_config(s, tiny_config(s), echo=False)
     preds = pd.read_csv(s.root / row["predictions"])
     assert len(preds) == row["n_test"] and {"id", "path", "true", "pred1", "score4"} <= set(preds.columns)
     assert "pred5" not in preds.columns  # top-10 capped at the 4 classes
@@ -110,10 +110,10 @@ def test_run_writes_predictions_and_confusion(release_root, tmp_path):
 def test_finished_runs_are_reused_and_deleted_checkpoints_retrained(release_root, tmp_path, monkeypatch):
     s = session(release_root, tmp_path)
     cfg = tiny_config(s)
-    first = fewshot.run(s, cfg, echo=False)
+    first = fewshot.run_config(s, cfg, echo=False)
     real_train = fewshot.train
     monkeypatch.setattr(fewshot, "train", lambda *a, **k: pytest.fail("a finished run was retrained"))
-    assert fewshot.run(s, cfg, echo=False)["top1"] == first["top1"]
+    assert fewshot.run_config(s, cfg, echo=False)["top1"] == first["top1"]
     model, info = fewshot.trained_model(s, subset=4, pretrained=False)
     assert not model.training and info["classes"] == sorted(info["classes"]) and info["resolution"] == 32
     (s.root / first["checkpoint"]).unlink()  # last.pt stays: it must not be taken as a finished run
@@ -121,6 +121,25 @@ def test_finished_runs_are_reused_and_deleted_checkpoints_retrained(release_root
     monkeypatch.setattr(fewshot, "train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
     fewshot.trained_model(s, subset=4, pretrained=False)
     assert calls == [1] and (s.root / first["checkpoint"]).is_file()
+
+
+def test_the_section_runs_the_grid_and_a_moved_release_reuses_its_runs(release_root, tmp_path, monkeypatch):
+    import shutil
+
+    from minerals.fewshot import plan as fewshot_plan
+
+    monkeypatch.setattr(fewshot_plan, "plan_table", lambda configs, ref: pd.DataFrame({"reference": [ref["model"]]}))
+    s = session(release_root, tmp_path / "results", subsets=[4, 98])  # no minerals_98.csv: skipped
+    grid = fewshot.FewShotGrid.from_section(s.profile.section("fewshot"), s.seed)
+    tables = fewshot.run(s, grid)
+    assert set(tables) == {"fewshot", "fewshot_plan", "fewshot_history"} and len(tables["fewshot"]) == 1
+    assert tables["fewshot_history"]["epoch"].tolist() == [1, 2] and tables["fewshot_plan"]["reference"].size == 1
+    moved = shutil.copytree(release_root, tmp_path / "elsewhere" / "release")
+    monkeypatch.setattr(fewshot, "train", lambda *a, **k: pytest.fail("a moved release retrained its runs"))
+    again = fewshot.run(session(moved, tmp_path / "results", subsets=[4, 98]), grid)
+    pd.testing.assert_frame_equal(again["fewshot"], tables["fewshot"], check_like=True)  # reused, so equal
+    with pytest.raises(ValueError, match="no minerals_<n>.csv for any subset"):
+        fewshot.run(s, fewshot.FewShotGrid.from_section({**TINY, "subsets": [98]}))
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(release_root, tmp_path, monkeypatch):
@@ -173,8 +192,8 @@ def test_changed_data_is_not_mistaken_for_a_stored_run(tmp_path):
     from minerals.data import open_release
 
     root = make_release(tmp_path / "r", classes=4, per_class=10, subsets=(4,))
-    before = fewshot.data_fingerprint(open_release(root), 4)
-    assert fewshot.data_fingerprint(open_release(root), 4) == before
+    before = fewshot.data_key(open_release(root), 4)
+    assert fewshot.data_key(open_release(root), 4) == before
     csv = root / "minerals_4.csv"
     csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:-1]))  # drop one photo
-    assert fewshot.data_fingerprint(open_release(root), 4) != before
+    assert fewshot.data_key(open_release(root), 4) != before

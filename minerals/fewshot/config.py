@@ -1,4 +1,5 @@
-"""`FewShotConfig`: the settings of one few-shot training run (the profile's [fewshot] table)."""
+"""`FewShotConfig`: the settings of one few-shot training run; `FewShotGrid`: the section's runs (the
+profile's [fewshot] table)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,22 @@ class FewShotConfig:
         """
         cfg = cls(**section_values(cls, section, "fewshot", overrides, extra=PLAN_KEYS))
         return replace(cfg, resolution=preprocessing(cfg.model, cfg.resolution).resolution)
+
+
+def plan(section: dict, seed: int = 0) -> list[FewShotConfig]:
+    """The profile's grid: every subset in `subsets` x every entry of `grid` (overrides of the defaults)."""
+    subsets = section.get("subsets", [section.get("subset", FewShotConfig.subset)])
+    return [FewShotConfig.from_section(section, **{**entry, "subset": n, "seed": seed})
+            for n in subsets for entry in section.get("grid", [{}])]
+
+
+@dataclass(frozen=True)
+class FewShotGrid:
+    """The section's config: the runs of a profile's [fewshot] table (`plan`), in table order."""
+
+    runs: tuple[FewShotConfig, ...]
+
+    @classmethod
+    def from_section(cls, section: dict, seed: int = 0) -> "FewShotGrid":
+        """The grid of `section`; ValueError names unknown settings."""
+        return cls(tuple(plan(section, seed)))

@@ -1,9 +1,10 @@
 """Few-shot classification (the paper's Table 3): fine-tune a classifier on an n-class subset, evaluate top-k.
 
-One configuration = one `FewShotConfig`. `run(session, cfg)` trains (or resumes, or reuses the stored
-run) and evaluates on the test split, returning one row of table `fewshot`. Training and evaluation
-are separate run records under `runs/fewshot/`; checkpoints, logs and per-image predictions live in
-`artifacts/fewshot/<train-key-hash>/`.
+`run(session, grid)` is the section: every runnable configuration of a `FewShotGrid` trained (or
+resumed, or reused) and evaluated on the test split, returning the tables `fewshot`, `fewshot_plan`
+and `fewshot_history`. One configuration = one `FewShotConfig` (`run_config`: one row of `fewshot`).
+Training and evaluation are separate run records under `runs/fewshot/`; checkpoints, logs and
+per-image predictions live in `artifacts/fewshot/<train-key-hash>/`.
 
 Other sections reuse a fine-tuned model with `trained_model(session)`, or `load_checkpoint(path)`.
 """
@@ -11,7 +12,6 @@ Other sections reuse a fine-tuned model with `trained_model(session)`, or `load_
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from minerals import distributed
-from minerals.fewshot.config import PLAN_KEYS, FewShotConfig
+from minerals.data.fingerprint import frame_fingerprint
+from minerals.fewshot.config import FewShotConfig, FewShotGrid, plan
 from minerals.fewshot.evaluate import KS, evaluate
 from minerals.fewshot.train import BEST, CheckpointError, decode_side, load_checkpoint, train
 from minerals.results import Shard, key_hash, run_cells
@@ -32,15 +33,9 @@ TABLE_COLUMNS = ("subset", "model", "pretrained", "resolution", "epochs", "top1"
                  "balanced_acc", "top1_ci_low", "top1_ci_high", "n_classes", "n_train", "n_val", "n_test",
                  "best_epoch", "best_val_top1", "train_images_per_s", "wall_s", "device", "seed", "notes")
 
-__all__ = ["FewShotConfig", "CheckpointError", "load_checkpoint", "plan", "run", "trained_model", "table",
-           "train_run", "eval_run", "eval_key", "export_predictions", "run_grid", "checkpoint_path", "evaluate_checkpoint", "runnable", "torch_threads"]
-
-
-def plan(section: dict, seed: int = 0) -> list[FewShotConfig]:
-    """The profile's grid: every subset in `subsets` x every entry of `grid` (overrides of the defaults)."""
-    subsets = section.get("subsets", [section.get("subset", FewShotConfig.subset)])
-    return [FewShotConfig.from_section(section, **{**entry, "subset": n, "seed": seed})
-            for n in subsets for entry in section.get("grid", [{}])]
+__all__ = ["FewShotConfig", "FewShotGrid", "CheckpointError", "load_checkpoint", "plan", "run", "run_config",
+           "trained_model", "table", "train_run", "eval_run", "eval_key", "export_predictions", "run_grid",
+           "checkpoint_path", "evaluate_checkpoint", "runnable", "torch_threads"]
 
 
 @contextlib.contextmanager
@@ -66,21 +61,17 @@ def runnable(configs: list[FewShotConfig], release) -> tuple[list[FewShotConfig]
     return [c for c in configs if c.subset in have], missing
 
 
-def data_fingerprint(release, subset: int) -> str:
-    """A short hash of what a run learns from: the bytes of the full and subset CSVs and the split.
+def data_key(release, subset: int) -> str:
+    """What a run learns from: the subset's photos with their labels and splits (`minerals.data.fingerprint`).
 
-    Regenerated or edited data gives a new hash (so stored runs are not reused); a copy of the same
-    release on another machine gives the same one.
+    Regenerated or edited data gives a new key (so stored runs are not reused); a copy of the same
+    release on another machine or in another folder gives the same one.
     """
-    digest = hashlib.sha256()
-    for path in (release.full_csv, release.subset_file(subset)):
-        digest.update(Path(path).read_bytes())
-    digest.update(release.subset(subset)[["id", "label", "split"]].to_csv(index=False).encode())
-    return digest.hexdigest()[:16]
+    return frame_fingerprint(release, release.subset(subset), ("label", "split"))
 
 
 def _train_key(session, cfg: FewShotConfig) -> dict:
-    return {"stage": "train", "config": asdict(cfg), "data": data_fingerprint(session.release, cfg.subset)}
+    return {"stage": "train", "config": asdict(cfg), "data": data_key(session.release, cfg.subset)}
 
 
 def _datasets(session, cfg: FewShotConfig, *splits: str):
@@ -170,7 +161,7 @@ def evaluate_checkpoint(session, path, split: str = "test", out_dir=None) -> dic
     return evaluate(model, info, dataset, out, session.device, seed=session.seed)
 
 
-def run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
+def run_config(session, cfg: FewShotConfig, echo: bool = True) -> dict:
     """Train and evaluate one configuration on the test split: one row of table `fewshot` (plus files)."""
     trained = train_run(session, cfg, echo=echo)
     tested = eval_run(session, cfg, echo=echo)
@@ -180,6 +171,28 @@ def run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
     row["wall_s"] = round(trained["train_wall_s"] + tested["eval_s"], 3)
     row["notes"] = "; ".join(tested["notes"])
     return row
+
+
+def run(session, grid: FewShotGrid) -> dict[str, pd.DataFrame]:
+    """The section: tables `fewshot` (one row per runnable run of `grid`, `table`), `fewshot_plan` (what the
+    `paper` profile's grid costs, `plan.plan_table`, scaled from the first run's measured throughput) and
+    `fewshot_history` (one row per run and epoch: the run's `subset, model, pretrained, resolution` and
+    its validation metrics). Runs whose subset the release lacks are left out (`runnable`).
+
+    Raises ValueError naming the subsets when the release has none of them.
+    """
+    from minerals.fewshot.plan import plan_table
+    from minerals.profiles import load_profile
+
+    configs, missing = runnable(list(grid.runs), session.release)
+    if not configs:
+        raise ValueError(f"{session.data_root}: no minerals_<n>.csv for any subset of the grid "
+                         f"({', '.join(map(str, missing))})")
+    rows = [run_config(session, cfg, echo=False) for cfg in configs]  # epoch logs go to each run's train.jsonl
+    ident = ("subset", "model", "pretrained", "resolution")
+    history = pd.DataFrame([{**{k: row[k] for k in ident}, **epoch} for row in rows for epoch in row["history"]])
+    paper = plan(load_profile("paper").section(SECTION), session.seed)
+    return {"fewshot": table(rows), "fewshot_plan": plan_table(paper, rows[0]), "fewshot_history": history}
 
 
 def export_predictions(session, cfg: FewShotConfig, predictions_csv: Path) -> Path:
@@ -196,18 +209,18 @@ def run_grid(session, configs: list[FewShotConfig] | None = None, shard: Shard |
     """This worker's share of the grid (default: the profile's runnable `plan`), each cell run once
     across every worker sharing `session.root` (`minerals.results.run_cells`).
 
-    Yields `(config, run() row, how)` as cells finish; `how` is `reused`, `ran` or `by another worker`.
+    Yields `(config, run_config() row, how)` as cells finish; `how` is `reused`, `ran` or `by another worker`.
     """
     if configs is None:
         configs, _ = runnable(plan(session.profile.section(SECTION), session.seed), session.release)
     store = session.store(SECTION)
     for i, row, how in run_cells(store, configs, lambda cfg: eval_key(session, cfg),
-                                 lambda cfg: run(session, cfg, echo=echo), shard):
+                                 lambda cfg: run_config(session, cfg, echo=echo), shard):
         yield configs[i], row, how
 
 
 def table(rows: list[dict]) -> pd.DataFrame:
-    """Table `fewshot` from `run()` rows: the stable columns first, then the other scalar fields
+    """Table `fewshot` from `run_config()` rows: the stable columns first, then the other scalar fields
     (the per-epoch history and per-class recall stay in the run records)."""
     df = pd.DataFrame(rows)
     scalar = [c for c in df.columns if df[c].map(lambda v: not isinstance(v, (dict, list))).all()]
