@@ -16,6 +16,7 @@ sampling noise).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -23,6 +24,7 @@ import re
 import sys
 import warnings
 from functools import lru_cache
+from typing import Iterator
 
 PIN_SWITCH = "MINERALS_CPU_PIN"
 # Environment of each kernel class: ATen's dispatch, oneDNN's JIT ceiling, MKL's conditional numerical
@@ -103,6 +105,24 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
     if threads and pin_enabled():  # with the pin off, torch keeps OMP_NUM_THREADS (or its own default)
         torch.set_num_threads(int(threads))
 
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with `n` intra-op torch threads (0: leave the current setting), then restore it.
+
+    One thread is the most CPU-efficient for small batches on a busy machine: with more, OpenMP
+    threads spin while waiting for a share of the cores.
+    """
+    import torch
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 @lru_cache(maxsize=1)
 def cpu_model() -> str:

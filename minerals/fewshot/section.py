@@ -11,7 +11,6 @@ Other sections reuse a fine-tuned model with `trained_model(session)`, or `load_
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,6 +26,7 @@ from minerals.fewshot.config import FewShotConfig, FewShotGrid, plan
 from minerals.fewshot.evaluate import KS, evaluate
 from minerals.fewshot.train import BEST, CheckpointError, decode_side, load_checkpoint, train
 from minerals.results import Shard, key_hash, run_cells
+from minerals.runtime import torch_threads
 
 SECTION = "fewshot"
 TABLE_COLUMNS = ("subset", "model", "pretrained", "resolution", "epochs", "top1", "top3", "top5", "top10",
@@ -35,23 +35,7 @@ TABLE_COLUMNS = ("subset", "model", "pretrained", "resolution", "epochs", "top1"
 
 __all__ = ["FewShotConfig", "FewShotGrid", "CheckpointError", "load_checkpoint", "plan", "run", "run_config",
            "trained_model", "table", "train_run", "eval_run", "eval_key", "export_predictions", "run_grid",
-           "checkpoint_path", "evaluate_checkpoint", "runnable", "torch_threads"]
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run the block with `n` intra-op torch threads (0: leave the current setting), then restore it.
-
-    One thread is the most CPU-efficient for small batches on a busy machine: with more, OpenMP
-    threads spin while waiting for a share of the cores.
-    """
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+           "checkpoint_path", "evaluate_checkpoint", "runnable"]
 
 
 def runnable(configs: list[FewShotConfig], release) -> tuple[list[FewShotConfig], list[int]]:
