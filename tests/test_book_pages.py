@@ -68,3 +68,15 @@ def test_save_figure_refuses_small_text(tmp_path, monkeypatch):
     narrow, ax = plt.subplots(figsize=(7, 4))
     assert s.save_figure("f", narrow).is_file()
     plt.close("all")
+
+
+def test_staged_notebooks_drop_the_injected_parameters(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("profile = 'smoke'", metadata={"tags": ["parameters"]}),
+                                         nbformat.v4.new_code_cell("# Parameters\ndata_root = '/root/.cache/x'",
+                                                                   metadata={"tags": ["injected-parameters"]})])
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    book.stage_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb")
+    tags = [c.metadata.get("tags") for c in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells]
+    assert tags == [["parameters"], ["injected-parameters", "remove-cell"]]

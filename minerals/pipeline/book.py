@@ -198,7 +198,7 @@ def stage(profile: str, results_dir: Path, device: str = "cpu", stage_dir: Path 
         source = executed / f"{notebook}.ipynb"
         if not source.exists():
             raise BookError(f"executed notebook {source} is missing: run `minerals reproduce --profile {profile}` first")
-        shutil.copy2(source, stage_dir / "notebooks" / source.name)
+        stage_notebook(source, stage_dir / "notebooks" / source.name)
     generated = stage_dir / "book" / "_generated"
     generated.mkdir()
     for name, text in generated_pages(profile, results_dir, device).items():
@@ -208,6 +208,19 @@ def stage(profile: str, results_dir: Path, device: str = "cpu", stage_dir: Path 
         shutil.copytree(figures, generated / "figures")
     copy_links(results_dir / profile, stage_dir / "_extra" / "results")
     return stage_dir
+
+
+def stage_notebook(source: Path, target: Path) -> None:
+    """Copy an executed notebook, with papermill's injected parameters cell (this build's values, cache paths)
+    tagged `remove-cell`: the page shows the notebook's own folded parameters cell and the provenance banner."""
+    import nbformat
+
+    nb = nbformat.read(source, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, target)
 
 
 def copy_links(root: Path, extra: Path) -> None:
