@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from minerals import distributed
+from minerals.models import distributed
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 TRAIN = ["fewshot", "train", "--subset", "10"]  # the smoke profile's first configuration (96 px, 4 epochs)

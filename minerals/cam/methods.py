@@ -26,7 +26,7 @@ from pytorch_grad_cam.utils.find_layers import replace_layer_recursive
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from minerals import distributed
+from minerals.models import distributed
 
 
 class TopChannelScoreCAM(ScoreCAM):

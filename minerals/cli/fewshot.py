@@ -111,7 +111,7 @@ def _errors():
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from minerals import distributed
+    from minerals.models import distributed
     from minerals.fewshot.section import train_run
     from minerals.results import ResultsError
 

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from minerals import distributed
+from minerals.models import distributed
 from minerals.data.fingerprint import frame_fingerprint
 from minerals.fewshot.config import FewShotConfig, FewShotGrid, plan
 from minerals.fewshot.evaluate import KS, evaluate
@@ -74,7 +74,7 @@ def train_run(session, cfg: FewShotConfig, echo: bool = True) -> dict:
     """Train `cfg` once (resuming an interrupted run); the stored summary when it already finished.
 
     The summary's `checkpoint` is relative to `session.root`. A record whose checkpoint has been
-    deleted is recomputed. Under torchrun (`minerals.distributed`) every rank calls this; the ranks
+    deleted is recomputed. Under torchrun (`minerals.models.distributed`) every rank calls this; the ranks
     train together and only rank 0 writes the record.
     """
     key = _train_key(session, cfg)

@@ -5,7 +5,7 @@ resume: weights, optimiser, schedule, epoch, history) and `train.jsonl` (one JSO
 rewritten with `last.pt`).
 Every epoch reseeds the global RNGs from (seed, epoch), so a resumed run matches an uninterrupted one.
 
-Under `torchrun` (`minerals.distributed`) the same function trains data-parallel: the model is
+Under `torchrun` (`minerals.models.distributed`) the same function trains data-parallel: the model is
 wrapped in DistributedDataParallel, each rank draws its share of every epoch (`DistributedSampler`
 with the epoch set) with `batch_size // world` photos per step (the global batch stays
 `batch_size`), validation photos are split across ranks and the metrics summed over them, and only
@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler, Subset, WeightedRandomSampler
 from tqdm import tqdm
 
-from minerals import distributed
+from minerals.models import distributed
 from minerals.data.splits import k_per_class
 from minerals.fewshot.config import FewShotConfig
 from minerals.models.classifiers import Preprocessing, create_classifier, preprocessing

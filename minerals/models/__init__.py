@@ -1,4 +1,5 @@
-"""Models: classifiers (timm, torchvision, offline EfficientNet-Lite0), CLIP, CAM backbones, checkpoints.
+"""Models: classifiers (timm, torchvision, offline EfficientNet-Lite0), CLIP, CAM backbones, checkpoints,
+and `distributed`: the torchrun process group every section runs its networks under.
 
 `offline()` is the one network switch: every loader (timm, torchvision, open_clip, Hugging Face)
 checks it, and `hub_offline()` makes the Hugging Face hub honour `MINERALS_OFFLINE` as well.

@@ -26,10 +26,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from minerals import distributed, metrics
+from minerals import metrics
 from minerals.data.datasets import Photos
 from minerals.data.fingerprint import fingerprint as data_fingerprint
 from minerals.data.splits import k_per_class
+from minerals.models import distributed
 from minerals.models.clip import ClipBundle, fingerprint, load_clip
 from minerals.profiles import section_values
 from minerals.results import RunStore, atomic_write, key_hash
