@@ -71,10 +71,10 @@ display(Markdown(f"**Backbones** {', '.join(f'`{b}`' for b in cfg.backbones)} ·
 # ## Compute (finished runs are reused)
 
 # %% tags=["hide-input"]
-result = cam_eval.run(s, cfg)
-table = result.table
+tables = cam_eval.run(s, cfg)
+table, per_image = tables["segmentation"], tables["segmentation_images"]
 s.save_table("segmentation", table)
-display(Markdown(f"{len(result.samples)} `segm` photos scored at {cfg.max_side or 'full'} px on the longer side."))
+display(Markdown(f"{per_image['image'].nunique()} `segm` photos scored at {cfg.max_side or 'full'} px on the longer side."))
 
 # %% [markdown]
 # ## Every method, backbone and mask rule
@@ -141,8 +141,8 @@ plt.show()
 # CAM, and the predicted mask (outline on the photo).
 
 # %% tags=["hide-input"]
-top = result.best()
-cases = result.cases(top["backbone"], top["method"], top["threshold"], k=cfg.overlay_cases)
+top = cam_eval.best(table)
+cases = cam_eval.cases(s, cfg, per_image, top["backbone"], top["method"], top["threshold"], k=cfg.overlay_cases)
 fig = plt.figure(figsize=(6.8, 2.1 * len(cases) + 0.4), layout="constrained")
 for row, case in zip(np.atleast_1d(fig.subfigures(len(cases), 1)), cases):
     row.suptitle(f"{case['rank']}: {case['name']} · IoU {case['iou']:.2f}", x=0.01, ha="left", fontsize=10)
@@ -161,7 +161,7 @@ plt.show()
 
 # %% tags=["hide-input"]
 if table["backbone"].str.startswith("fewshot:").any():
-    row = result.best("fewshot:")
+    row = cam_eval.best(table, "fewshot:")
     verdict = "meets" if row["miou"] >= 0.5 else "misses"
     display(Markdown(f"Best mean IoU of the few-shot classifier on all {row['n_images']} photos: "
                      f"**{row['miou']:.3f}** ({row['miou_low']:.3f}–{row['miou_high']:.3f}) with {row['method']} · "

@@ -352,6 +352,32 @@ def test_sweep_reuses_cams_and_resumes(tmp_path):
     assert cases[0]["mask"].shape == cases[0]["truth"].shape
 
 
+def test_cases_of_a_run_come_from_its_artifacts_and_a_moved_folder_keeps_its_cams(tmp_path):
+    """`cases(session, ...)` decodes only the picked photos and reads the cached CAMs: the same cases as
+    the in-memory result; the CAM run key fingerprints the files, so a moved copy reuses the CAMs."""
+    import shutil
+    from types import SimpleNamespace
+
+    from minerals.cam import section
+
+    pairs = _write_pairs(tmp_path / "data" / "segm")
+    backbone = LoadedModel("test:red", RedDetector().eval(), 64, (0, 0, 0), (1, 1, 1), {"spec": "test:red"})
+    cfg = SegmentationConfig(methods=("gradcam",), thresholds=("otsu", "pct50"), n_boot=20, max_side=48)
+    store, cache = RunStore(tmp_path / "runs"), tmp_path / "artifacts"
+    result = evaluate(load_samples(pairs, cfg.max_side), [backbone], cfg, store, cache)
+    session = SimpleNamespace(release=SimpleNamespace(segmentation=lambda: pairs), artifacts=lambda name: cache)
+    got = section.cases(session, cfg, result.per_image, "test:red", "gradcam", "pct50", k=1)
+    want = result.cases("test:red", "gradcam", "pct50", k=1)
+    assert [(c["name"], c["rank"], c["iou"]) for c in got] == [(c["name"], c["rank"], c["iou"]) for c in want]
+    assert all(np.array_equal(a[k], b[k]) for a, b in zip(got, want) for k in ("image", "truth", "cam", "mask"))
+    assert section.best(result.table)["miou"] == result.table["miou"].max()
+    moved = shutil.copytree(tmp_path / "data", tmp_path / "elsewhere" / "data")
+    moved_pairs = [tuple(moved / Path(p).relative_to(tmp_path / "data") for p in pair) for pair in pairs]
+    with ForwardCounter(backbone.model) as counter:
+        evaluate(load_samples(moved_pairs, cfg.max_side), [backbone], cfg, store, cache)
+    assert counter.calls == 0
+
+
 def test_layer_config_rejects_unknown_settings():
     with pytest.raises(ValueError, match="unknown setting"):
         SegmentationConfig.from_section({"methodz": ["gradcam"]})

@@ -4,6 +4,9 @@
 resumable run record whose CAMs are cached in an `.npz`, then scores every mask rule on those CAMs:
 the threshold sweep never runs the model again (adding rules adds no forward pass). The result holds
 the `segmentation` table, the per-image scores, and what the overlay figure needs.
+
+`run(session, cfg)` is the section: tables `segmentation` and `segmentation_images` (per photo); the
+overlay figure's photos and CAMs come from `cases(session, cfg, per_image, ...)` (cached CAMs, no model).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -20,6 +23,7 @@ import pandas as pd
 from minerals.cam.methods import METHODS, PERTURBATION, CamError, ForwardCounter, compute_cams, find_target_layer
 from minerals.models.registry import DEFAULT_PROMPTS, LoadedModel
 from minerals.cam.mask import MaskRule, cam_to_mask
+from minerals.data.fingerprint import files_fingerprint
 from minerals.metrics import bootstrap_ci, mask_scores
 from minerals.profiles import section_values
 from minerals.results import RunStore, atomic_write, key_hash
@@ -101,9 +105,10 @@ class Sample:
     name: str
     image: np.ndarray
     truth: np.ndarray
+    files: tuple[str, ...] = ()  # (photo, mask) it was decoded from; () when made in memory
 
 
-def load_samples(pairs: Sequence[tuple], max_side: int = 0) -> list[Sample]:
+def load_samples(pairs: Sequence[tuple], max_side: int = 0, progress: bool = True) -> list[Sample]:
     """Decode `(photo, mask)` pairs, checking each mask; downscale both so the longer side <= `max_side`.
 
     Raises SegmentationDataError (or `minerals.data.ImageError`) naming the file when a mask is
@@ -114,7 +119,7 @@ def load_samples(pairs: Sequence[tuple], max_side: int = 0) -> list[Sample]:
     from minerals.data import load_image, load_mask
 
     samples = []
-    for image_path, mask_path in tqdm(pairs, desc="segm pairs", unit="photo", leave=False):
+    for image_path, mask_path in tqdm(pairs, desc="segm pairs", unit="photo", leave=False, disable=not progress):
         if mask_path is None or not Path(mask_path).is_file():
             raise SegmentationDataError(f"{image_path}: no mask (looked for {mask_path}); add it to segm/mask "
                                         "under the photo's name")
@@ -129,12 +134,17 @@ def load_samples(pairs: Sequence[tuple], max_side: int = 0) -> list[Sample]:
             size = (max(1, round(truth.shape[1] * scale)), max(1, round(truth.shape[0] * scale)))
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
             truth = cv2.resize(truth.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
-        samples.append(Sample(Path(image_path).name, rgb, truth))
+        samples.append(Sample(Path(image_path).name, rgb, truth, (str(image_path), str(mask_path))))
     return samples
 
 
-def samples_digest(samples: Sequence[Sample]) -> str:
-    """A hash of the photos and masks (names, shapes, foreground counts, a pixel checksum)."""
+def samples_key(samples: Sequence[Sample]) -> str:
+    """The run-key identity of `samples`: their photo and mask files (`minerals.data.fingerprint`, the
+    same wherever the folder lies) at their scoring size; samples made in memory by their pixels."""
+    if samples and all(s.files for s in samples):
+        files = [f for s in samples for f in s.files]
+        sizes = [f"{s.truth.shape[0]}x{s.truth.shape[1]}" for s in samples for _ in s.files]
+        return files_fingerprint(files, [sizes])
     return key_hash([[s.name, list(s.truth.shape), int(s.truth.sum()), int(s.image[::7, ::7].sum())]
                      for s in samples])
 
@@ -149,7 +159,7 @@ def cam_run(backbone: LoadedModel, method: str, samples: Sequence[Sample], cfg: 
     options = cfg.method_options(method)
     resolution = cfg.resolution_for(backbone)
     key = {"backbone": backbone.identity, "method": method, "options": options, "resolution": resolution,
-           "images": samples_digest(samples)}
+           "images": samples_key(samples)}
     path = Path(cache) / f"cams-{key_hash(key)}.npz"
 
     def compute() -> dict:
@@ -177,16 +187,18 @@ def load_cams(path: str | Path) -> np.ndarray:
 
 
 def score_cams(cams: np.ndarray, samples: Sequence[Sample], rules: Sequence[str]) -> pd.DataFrame:
-    """Per photo and rule: `image, threshold, iou, dice, pixel_acc, mask_s`. Uses no model."""
+    """Per photo and rule: `image, position` (the photo's index in `samples`), `threshold, iou, dice,
+    pixel_acc, mask_s`. Uses no model."""
     if len(cams) != len(samples):
         raise CamError(f"{len(cams)} CAMs for {len(samples)} photos")
     rows = []
     for rule_text in rules:
         rule = MaskRule.parse(rule_text)
-        for cam, sample in zip(cams, samples):
+        for index, (cam, sample) in enumerate(zip(cams, samples)):
             start = time.perf_counter()
             mask = cam_to_mask(cam, rule, sample.truth.shape, sample.image)
-            rows.append({"image": sample.name, "threshold": rule.name, **mask_scores(mask, sample.truth),
+            rows.append({"image": sample.name, "position": index, "threshold": rule.name,
+                         **mask_scores(mask, sample.truth),
                          "mask_s": time.perf_counter() - start})
     return pd.DataFrame(rows)
 
@@ -217,29 +229,40 @@ class SegmentationResult:
     cam_files: dict[tuple[str, str], Path] = field(repr=False, default_factory=dict)
 
     def best(self, backbone_prefix: str = "") -> pd.Series:
-        """The row of highest mean IoU among those scored on every photo (not on a perturbation subset)."""
-        rows = self.table[self.table["backbone"].str.startswith(backbone_prefix)]
-        rows = rows[rows["n_images"] == rows["n_images"].max()]
-        if rows.empty:
-            raise CamError(f"no segmentation rows for backbones starting with {backbone_prefix!r}")
-        return rows.loc[rows["miou"].idxmax()]
+        """`best(self.table, backbone_prefix)`."""
+        return best(self.table, backbone_prefix)
 
     def cases(self, backbone: str, method: str, threshold: str, k: int = 2) -> list[dict]:
-        """The `k` best and `k` worst photos of one setting: image, truth, CAM, mask, IoU, name, `rank`."""
-        rows = self.per_image[(self.per_image["backbone"] == backbone) & (self.per_image["method"] == method)
-                              & (self.per_image["threshold"] == threshold)].sort_values("iou", ascending=False)
-        index = {s.name: i for i, s in enumerate(self.samples)}
-        cams = load_cams(self.cam_files[(backbone, method)])
-        picked = [("best", r) for r in rows.head(k).itertuples()]
-        picked += [("worst", r) for r in rows.tail(min(k, max(0, len(rows) - k))).itertuples()]
-        out = []
-        for rank, row in picked:
-            i = index[row.image]
-            sample, cam = self.samples[i], cams[i]
-            out.append({"rank": rank, "name": row.image, "iou": row.iou, "image": sample.image,
-                        "truth": sample.truth, "cam": cam,
-                        "mask": cam_to_mask(cam, threshold, sample.truth.shape, sample.image)})
-        return out
+        """`pick_cases` on these samples and their cached CAMs."""
+        return pick_cases(self.per_image, backbone, method, threshold, k, self.samples.__getitem__,
+                          load_cams(self.cam_files[(backbone, method)]))
+
+
+def best(table: pd.DataFrame, backbone_prefix: str = "") -> pd.Series:
+    """The row of highest mean IoU among those scored on every photo (not on a perturbation subset)."""
+    rows = table[table["backbone"].str.startswith(backbone_prefix)]
+    rows = rows[rows["n_images"] == rows["n_images"].max()]
+    if rows.empty:
+        raise CamError(f"no segmentation rows for backbones starting with {backbone_prefix!r}")
+    return rows.loc[rows["miou"].idxmax()]
+
+
+def pick_cases(per_image: pd.DataFrame, backbone: str, method: str, threshold: str, k: int,
+               sample_at: Callable[[int], Sample], cams: np.ndarray) -> list[dict]:
+    """The `k` best and `k` worst photos of one setting: image, truth, CAM, mask, IoU, name, `rank`.
+
+    `sample_at(i)` gives the photo at `position` i of `per_image`, `cams[i]` its CAM.
+    """
+    rows = per_image[(per_image["backbone"] == backbone) & (per_image["method"] == method)
+                     & (per_image["threshold"] == threshold)].sort_values("iou", ascending=False)
+    picked = [("best", r) for r in rows.head(k).itertuples()]
+    picked += [("worst", r) for r in rows.tail(min(k, max(0, len(rows) - k))).itertuples()]
+    out = []
+    for rank, row in picked:
+        sample, cam = sample_at(row.position), cams[row.position]
+        out.append({"rank": rank, "name": row.image, "iou": row.iou, "image": sample.image, "truth": sample.truth,
+                    "cam": cam, "mask": cam_to_mask(cam, threshold, sample.truth.shape, sample.image)})
+    return out
 
 
 def evaluate(samples: Sequence[Sample], backbones: Sequence[LoadedModel], cfg: SegmentationConfig, store: RunStore,
@@ -256,7 +279,7 @@ def evaluate(samples: Sequence[Sample], backbones: Sequence[LoadedModel], cfg: S
             scores = score_cams(load_cams(files[(backbone.spec, method)]), subset, cfg.thresholds)
             frames.append(scores.assign(backbone=backbone.spec, method=method,
                                         cam_s_per_image=metrics["cam_s_per_image"],
-                                        forwards_per_image=metrics["forwards_per_image"]))
+                                        forwards_per_image=metrics["forwards_per_image"], cams=metrics["cams"]))
     per_image = pd.concat(frames, ignore_index=True)
     return SegmentationResult(summarise(per_image, cfg.n_boot, seed), per_image, samples, files)
 
@@ -278,18 +301,37 @@ def segmentation_masks(result: SegmentationResult, folder: str | Path) -> list[P
     return out
 
 
-def run(session, cfg: SegmentationConfig) -> SegmentationResult:
+def run(session, cfg: SegmentationConfig) -> dict[str, pd.DataFrame]:
     """The section for a notebook session: its release's `segm` pairs, every backbone of `cfg`, resumable.
 
-    Each backbone and method's masks at its best rule go to `predictions/segmentation/` (a benchmark submission).
+    Returns the tables `segmentation` (`summarise`) and `segmentation_images` (per photo, backbone,
+    method and rule, with `position` and `cams`: where `cases` finds its CAM). Each backbone and method's
+    masks at its best rule go to `predictions/segmentation/` (a benchmark submission).
     """
     from minerals.benchmark.export import predictions_dir
     from minerals.models.registry import load_backbone
 
-    samples = load_samples(session.release.segmentation()[:cfg.max_images or None], cfg.max_side)
+    samples = load_samples(_pairs(session, cfg), cfg.max_side)
     backbones = [load_backbone(spec, session, session.device, cfg.prompts, cfg.fewshot_subset)
                  for spec in cfg.backbones]
     result = evaluate(samples, backbones, cfg, session.store(SECTION), session.artifacts(SECTION), session.device,
                       session.seed)
     segmentation_masks(result, predictions_dir(session.root, SECTION))
-    return result
+    return {"segmentation": result.table, "segmentation_images": result.per_image}
+
+
+def cases(session, cfg: SegmentationConfig, per_image: pd.DataFrame, backbone: str, method: str, threshold: str,
+          k: int = 2) -> list[dict]:
+    """`pick_cases` of a `run`: only the picked photos are decoded again, the CAMs come from the
+    section's artifacts folder (no model runs)."""
+    rows = per_image[(per_image["backbone"] == backbone) & (per_image["method"] == method)]
+    if rows.empty:
+        raise CamError(f"no segmentation_images rows for {backbone} · {method}")
+    pairs = _pairs(session, cfg)
+    return pick_cases(per_image, backbone, method, threshold, k,
+                      lambda i: load_samples([pairs[i]], cfg.max_side, progress=False)[0],
+                      load_cams(session.artifacts(SECTION) / rows["cams"].iloc[0]))
+
+
+def _pairs(session, cfg: SegmentationConfig) -> list[tuple]:
+    return session.release.segmentation()[:cfg.max_images or None]

@@ -36,3 +36,9 @@ def fingerprint(root: str | os.PathLike, paths: Sequence[str | os.PathLike],
 def frame_fingerprint(release, frame, columns: Sequence[str] = ()) -> str:
     """`fingerprint` of a release table (`path` plus `columns` of `frame`), relative to `release.root`."""
     return fingerprint(release.root, frame["path"].tolist(), [frame[c].tolist() for c in columns])
+
+
+def files_fingerprint(paths: Sequence[str | os.PathLike], columns: Iterable[Sequence] = ()) -> str:
+    """`fingerprint` of files relative to the deepest folder they share (for files outside a release table)."""
+    root = os.path.commonpath([Path(p).resolve().parent for p in paths]) if paths else "."
+    return fingerprint(root, paths, columns)
