@@ -56,6 +56,7 @@ import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from IPython.display import Markdown, display
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
@@ -73,6 +74,23 @@ if s.release.report.get("synthetic"):
                      "of the real MineralImage5k."))
 
 
+def with_ci(value, low, high, scale: float = 100, digits: int = 1) -> str:
+    """`value (low–high)` scaled (percent by default); a dash when the value is missing."""
+    if pd.isna(value):
+        return "–"
+    return f"{scale * value:.{digits}f} ({scale * low:.{digits}f}–{scale * high:.{digits}f})"
+
+
+def headline(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """A size table's reader columns: photos, share estimated and MAPE in percent with 95 % CIs, MAE, bias."""
+    rows = df.itertuples()
+    return pd.DataFrame([{**{k: getattr(r, k) for k in keys}, "photos": r.n,
+                          "estimated % (95 % CI)": with_ci(r.coverage, r.coverage_low, r.coverage_high, digits=0),
+                          "MAPE % (95 % CI)": with_ci(r.mape, r.mape_low, r.mape_high),
+                          "MAE cm": with_ci(r.mae_cm, r.mae_cm_low, r.mae_cm_high, scale=1, digits=2),
+                          "bias cm": "–" if pd.isna(r.bias_cm) else f"{r.bias_cm:+.2f}"} for r in rows])
+
+
 def plain_log_ticks(axis) -> None:
     """Label a log axis with plain numbers at 1, 2, 5 x 10^k (no overlapping 3 x 10^0 style labels)."""
     axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
@@ -88,10 +106,11 @@ def plain_log_ticks(axis) -> None:
 tables = section.run(s, cfg)
 table, preds = tables["size"], tables["predictions"]
 s.save_table("size", table)
-display(table.round(3))
+display(headline(table, ["method"]).style.hide(axis="index"))
+display(s.table_download("size", "Full table size (CSV: RMSE, R², every interval)"))
 
 # %% tags=["hide-input"]
-statuses = preds.assign(status=preds["status"].str.replace(r"\(.*\)", "", regex=True).str.strip())
+statuses = preds.assign(status=preds["status"].str.replace(r"\s*[(:].*$", "", regex=True))  # reason, not its numbers
 display(statuses.groupby(["method", "status"]).size().unstack(0).fillna(0).astype(int))
 
 # %% [markdown]
@@ -119,13 +138,13 @@ plt.show()
 
 # %% tags=["hide-input"]
 bins = error_by_size(preds)
-fig, ax = plt.subplots(figsize=(7, 4))
+fig, ax = plt.subplots(figsize=(6.8, 4.4), layout="constrained")
 for method, rows in bins.groupby("method"):
     centres = [b.mid for b in rows["bin"]]
     ax.plot(centres, 100 * rows["mape"], "o-", label=f"{method}: MAPE")
     ax.plot(centres, 100 * rows["coverage"], "s--", alpha=0.6, label=f"{method}: coverage")
 ax.set(xlabel="measured size (cm, bin centre)", ylabel="%", title="MAPE and coverage per size quintile")
-ax.legend()
+fig.legend(loc="outside lower center", ncol=2, frameon=False)  # under the axes: no line hidden
 s.save_figure("size_error_vs_size", fig)
 display(bins.round(3))
 
@@ -156,7 +175,8 @@ plt.show()
 # %% tags=["hide-input"]
 holdout = tables["size_holdout"]
 s.save_table("size_holdout", holdout)
-display(holdout.round(3))
+display(headline(holdout, ["style", "method"]).style.hide(axis="index"))
+display(s.table_download("size_holdout", "Full table size_holdout (CSV)"))
 
 # %% [markdown]
 # ## Risk against coverage on the held-out styles

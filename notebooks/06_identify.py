@@ -122,10 +122,11 @@ display(s.download(records, "Every photo's JSON record (JSON lines)"))
 # %% [markdown]
 # ## Report
 #
-# Per photo: the photo; the Grad-CAM of the top species over it (red = the regions that raised that
-# species' score); the specimen outline, the reference cube (green) and the measured longest extent
-# (red line), with the size and its confidence, or the reason the size estimator abstained; and the
-# top-k species with their probabilities. `minerals identify --out DIR` writes one such row per photo.
+# Per photo, a block of four panels: the photo; the class-activation map of the top species over it (the
+# method named in the panel title; red = the regions that raised that species' score); the specimen
+# outline, the reference cube (green) and the measured longest extent (red line), with the size and its
+# confidence, or the reason the size estimator abstained; and the top-k species with their probabilities.
+# `minerals identify --out DIR` writes one such block per photo.
 
 # %% tags=["hide-input"]
 good = [it for it in items if it.ok]
