@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from tqdm.auto import tqdm
 
 from minerals import metrics
 from minerals.data.datasets import Photos
+from minerals.data.fingerprint import files_fingerprint
 from minerals.data.fingerprint import fingerprint as data_fingerprint
 from minerals.data.splits import k_per_class
 from minerals.models import distributed
@@ -61,15 +61,12 @@ class _Preprocessed(Dataset):
 
 
 def _data_identity(dataset) -> dict:
-    """What a feature cache is keyed by: the photo paths with their sizes, and the decode size."""
+    """What a feature cache is keyed by: the photos (`minerals.data.fingerprint`) and the decode size."""
     paths = getattr(dataset, "paths", None)
     if paths is None:
         raise ValueError(f"{type(dataset).__name__} has no .paths, so its features cannot be cached; "
                          "pass a list of paths, a minerals.data dataset, or cache=None")
-    digest = hashlib.sha256()
-    for p in paths:
-        digest.update(f"{p}|{os.stat(p).st_size}\n".encode())
-    return {"paths": digest.hexdigest()[:16], "n": len(paths), "max_side": getattr(dataset, "max_side", None)}
+    return {"paths": files_fingerprint(paths), "n": len(paths), "max_side": getattr(dataset, "max_side", None)}
 
 
 def image_features(bundle: ClipBundle, dataset_or_paths, cache: str | os.PathLike | None = None,
@@ -79,9 +76,10 @@ def image_features(bundle: ClipBundle, dataset_or_paths, cache: str | os.PathLik
 
     `dataset_or_paths`: a sequence of image paths (decoded at about `max_side` px) or a dataset whose
     items are images or `(image, label)` pairs (PIL images get `bundle.preprocess`). With `cache`
-    (a folder), features are stored in shards keyed by the model's weights and the photos (paths and
-    file sizes) and reused; a rerun computes only the missing shards. Under torchrun each rank encodes
-    photos rank::world of every shard and all ranks get the gathered features (rank 0 writes the cache).
+    (a folder), features are stored in shards keyed by the model's weights and the photos
+    (`minerals.data.fingerprint`: relative paths and file sizes) and reused; a rerun computes only the
+    missing shards. Under torchrun each rank encodes photos rank::world of every shard and all ranks get
+    the gathered features (rank 0 writes the cache).
     """
     if isinstance(dataset_or_paths, (list, tuple)) and (not dataset_or_paths or
                                                         isinstance(dataset_or_paths[0], (str, os.PathLike))):
