@@ -49,15 +49,12 @@ if "google.colab" in sys.modules:  # in Colab, install the package (its dependen
                     "minerals @ git+https://github.com/minerals-benchmark/minerals@main"], check=True)
 
 # %% tags=["remove-input"]
-import json
-
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
 import minerals.pipeline.session
-from minerals.results import atomic_write
 from minerals.identify import identifier as identify
-from minerals.fewshot.section import trained_model
+from minerals.identify import section
 from minerals.identify.report import report_figure
 
 s = minerals.pipeline.session.start("06_identify", profile, data_root, device, seed, results_dir)
@@ -72,10 +69,7 @@ cfg = identify.IdentifyConfig.from_section(s.profile.section("identify"))
 # gets the closest of these.
 
 # %% tags=["remove-input"]
-model, info = trained_model(s, subset=10)
-synthetic = s.release.report.get("synthetic", False)
-warning = "trained and tested on synthetic photos: its species say nothing about real specimens"
-classifier = identify.fewshot_classifier(model, info, s.device, warning=warning if synthetic else None)
+classifier = section.classifier(s)
 display(Markdown(f"**Classifier:** {classifier.name}; classes: {', '.join(classifier.classes)}."))
 
 # %% [markdown]
@@ -86,11 +80,7 @@ display(Markdown(f"**Classifier:** {classifier.name}; classes: {', '.join(classi
 # once; photos are scored and explained in batches.
 
 # %% tags=["hide-input"]
-photos = identify.demo_photos(s.release, subset=10, n=cfg.demo_photos, seed=s.seed)
-not_a_photo = s.artifacts("identify") / "notes.jpg"
-not_a_photo.write_text("a text file with an image name\n", encoding="utf-8")
-items = list(identify.Identifier(classifier, cfg).run([*photos["path"], not_a_photo], progress=False))
-table = identify.summary_table([it.record for it in items], photos)
+table = section.run(s, cfg)["identify"]
 s.save_table("identify", table)
 
 
@@ -114,10 +104,7 @@ display(s.table_download("identify", "Full table identify (CSV: errors, CAM area
 # Each photo's result is one JSON object (`minerals identify --json` prints one per line).
 
 # %% tags=["remove-input"]
-records = s.artifacts("identify") / "records.jsonl"
-with atomic_write(records) as tmp:
-    tmp.write_text("".join(json.dumps(it.record, ensure_ascii=False) + "\n" for it in items), encoding="utf-8")
-display(s.download(records, "Every photo's JSON record (JSON lines)"))
+display(s.download(section.records_path(s), "Every photo's JSON record (JSON lines)"))
 
 # %% [markdown]
 # ## Report
@@ -129,8 +116,7 @@ display(s.download(records, "Every photo's JSON record (JSON lines)"))
 # `minerals identify --out DIR` writes one such block per photo.
 
 # %% tags=["hide-input"]
-good = [it for it in items if it.ok]
-path = s.save_figure("identify_report", report_figure(good[:3]))
+path = s.save_figure("identify_report", report_figure(section.report_items(s, cfg, n=3)))
 display(Image(filename=str(path)))
 
 # %% tags=["remove-cell"]

@@ -310,3 +310,23 @@ def test_zeroshot_classify_and_identify_give_the_same_probabilities(tmp_path, ca
     assert {r["class"] for r in classify} == {"Fluorite", "Quartz", "Calcite"}
     np.testing.assert_allclose([r["prob"] for r in classify], [r["prob"] for r in identify], atol=1e-4)
 
+
+
+def test_the_section_identifies_the_demo_photos_and_an_error_entry(tmp_path, tiny_release, classifier, monkeypatch):
+    from types import SimpleNamespace
+
+    import minerals.identify.identifier as identifier
+    from minerals.identify import section
+
+    monkeypatch.setattr(section, "classifier", lambda session: classifier)
+    monkeypatch.setattr(identifier, "measure_photo", fake_measure)
+    session = SimpleNamespace(release=tiny_release, seed=0, device="cpu", artifacts=lambda name: tmp_path)
+    cfg = IdentifyConfig(demo_photos=3, top_k=2)
+    table = section.run(session, cfg)["identify"]
+    assert table["status"].tolist() == [OK] * 3 + [ERROR] and table["photo"].iat[-1] == "notes.jpg"
+    assert table["true_species"].notna().sum() == 3  # the demo photos carry their truth
+    records = [json.loads(line) for line in section.records_path(session).read_text(encoding="utf-8").splitlines()]
+    assert [r["status"] for r in records] == table["status"].tolist()
+    items = section.report_items(session, cfg, n=2)
+    assert [it.record["path"] for it in items] == [r["path"] for r in records[:2]]
+    assert all(it.rgb is not None and it.cam.shape == it.rgb.shape[:2] for it in items)
