@@ -23,6 +23,8 @@ import numpy as np
 from scipy.ndimage import binary_fill_holes
 from skimage.filters import threshold_otsu
 
+from minerals.data.images import shrink
+
 _RULE = re.compile(r"^(otsu|pct(\d+(?:\.\d+)?)|frac(\d*\.?\d+))((?:\+(?:grabcut|lcc|fill))*)$")
 GRABCUT_SIDE = 256  # GrabCut runs with the longer side at most this many pixels
 GRABCUT_ITERS = 4
@@ -100,11 +102,9 @@ def grabcut_refine(image: np.ndarray, cam: np.ndarray, mask: np.ndarray) -> np.n
     if mask.all() or not mask.any():
         return mask
     height, width = mask.shape
-    scale = min(1.0, GRABCUT_SIDE / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small_image = cv2.resize(np.ascontiguousarray(image[..., ::-1]), size, interpolation=cv2.INTER_AREA)
-    small_cam = cv2.resize(cam, size, interpolation=cv2.INTER_AREA)
-    small_mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    small_image, _ = shrink(np.ascontiguousarray(image[..., ::-1]), GRABCUT_SIDE)
+    small_cam, _ = shrink(cam, GRABCUT_SIDE)
+    small_mask = shrink(mask.astype(np.uint8), GRABCUT_SIDE, cv2.INTER_NEAREST)[0].astype(bool)
     seeds = np.where(small_mask, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     peak = float(small_cam.max())
     seeds[small_cam <= SURE_BACKGROUND * peak] = cv2.GC_BGD
