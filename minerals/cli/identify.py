@@ -9,8 +9,10 @@ import textwrap
 import time
 from pathlib import Path
 
-from minerals.cam import DEFAULT_METHOD, DEFAULT_THRESHOLD, PAPER_METHOD, PAPER_THRESHOLD
 from minerals.cli import CommandError
+from minerals.cli.batch import add_cam_flags, cam_pipeline, photo_paths
+
+CAM_FLAGS = ("--cam-method", "--cam-threshold", "--paper-cam")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,12 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write NNNN_<name>.png (report), NNNN_<name>.mask.png (specimen mask) and identify.jsonl")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--batch-size", type=int, default=None, help="photos per batch (default: 8)")
-    p.add_argument("--cam-method", default=None,
-                   help=f"CAM method (default: {DEFAULT_METHOD}, chosen across photo styles; see `minerals segment`)")
-    p.add_argument("--cam-threshold", default=None, metavar="RULE",
-                   help=f"how the CAM becomes the specimen mask (default: {DEFAULT_THRESHOLD})")
-    p.add_argument("--paper-cam", action="store_true",
-                   help=f"the paper's CAM pipeline: --cam-method {PAPER_METHOD} --cam-threshold {PAPER_THRESHOLD}")
+    add_cam_flags(p, *CAM_FLAGS)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run_identify)
 
@@ -88,19 +85,14 @@ def run_identify(args: argparse.Namespace) -> int:
         except default.DefaultModelError as exc:
             raise CommandError(str(exc)) from exc
     from minerals.identify.identifier import IdentifyConfig, IdentifyError, Identifier, write_records
-    from minerals.size.predict import expand_inputs
 
     try:
-        if args.paper_cam and (args.cam_method or args.cam_threshold):
-            raise CommandError("--paper-cam sets --cam-method and --cam-threshold: give either --paper-cam or those")
-        cam = (PAPER_METHOD, PAPER_THRESHOLD) if args.paper_cam else (args.cam_method, args.cam_threshold)
+        cam = cam_pipeline(args.cam_method, args.cam_threshold, args.paper_cam, CAM_FLAGS)
         cfg = IdentifyConfig.from_section({}, top_k=args.top, batch_size=args.batch_size, cam_method=cam[0],
                                           cam_threshold=cam[1], templates=args.templates)
     except IdentifyError as exc:
         raise CommandError(str(exc)) from exc
-    photos = [p for item in args.photos for p in (expand_inputs([item]) if Path(item).is_dir() else [Path(item)])]
-    if not photos:
-        raise CommandError(f"no image files in {', '.join(args.photos)}")
+    photos = photo_paths(args.photos, keep_missing=True)  # a missing file gets its error entry
     start = time.perf_counter()
     classifier = _load(args, cfg)
     print(f"loaded {classifier.name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)

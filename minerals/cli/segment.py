@@ -7,6 +7,7 @@ import json
 
 from minerals.cam import DEFAULT_BACKBONE, DEFAULT_METHOD, DEFAULT_THRESHOLD, PAPER_METHOD, PAPER_THRESHOLD
 from minerals.cli import CommandError
+from minerals.cli.batch import add_cam_flags, cam_pipeline, photo_paths
 
 DESCRIPTION = """\
 Segment the specimen in each photo without mask supervision: a class-activation map (grad-cam) of a
@@ -30,15 +31,9 @@ def register(subparsers) -> None:
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="photos, or folders searched for photos")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the mask and overlay PNGs")
-    p.add_argument("--method", default=None,
-                   help="CAM method: gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam, scorecam or "
-                        f"ablationcam (default: {DEFAULT_METHOD})")
+    add_cam_flags(p, "--method", "--threshold", "--paper")
     p.add_argument("--backbone", default=DEFAULT_BACKBONE,
                    help=f"KIND:NAME of the classifier (default: {DEFAULT_BACKBONE})")
-    p.add_argument("--threshold", default=None, metavar="RULE",
-                   help=f"how a CAM becomes a mask (default: {DEFAULT_THRESHOLD})")
-    p.add_argument("--paper", action="store_true",
-                   help=f"the paper's pipeline: --method {PAPER_METHOD} --threshold {PAPER_THRESHOLD}")
     p.add_argument("--layer", help="dotted path of the CAM target layer (default: the known one of the backbone)")
     p.add_argument("--prompt", action="append", metavar="TEXT",
                    help="clip backbones: a text prompt of the CAM target (repeatable; default: mineral prompts)")
@@ -57,22 +52,14 @@ def run(args) -> int:
     from minerals.data import ImageError
     from minerals.fewshot.section import CheckpointError
     from minerals.models.classifiers import ModelError
-    from minerals.size.predict import expand_inputs
 
-    paper = (PAPER_METHOD, PAPER_THRESHOLD) if args.paper else (DEFAULT_METHOD, DEFAULT_THRESHOLD)
-    if args.paper and (args.method or args.threshold):
-        raise CommandError("--paper sets --method and --threshold: give either --paper or those two")
-    args.method, args.threshold = args.method or paper[0], args.threshold or paper[1]
+    args.method, args.threshold = cam_pipeline(args.method, args.threshold, args.paper,
+                                               ("--method", "--threshold", "--paper"))
     if args.method not in METHODS:
         raise CommandError(f"unknown CAM method {args.method!r}; choose one of {', '.join(METHODS)}")
     if args.max_side < 32 or args.batch_size < 1:
         raise CommandError("--max-side must be >= 32 and --batch-size >= 1")
-    try:
-        paths = expand_inputs(args.images)
-    except FileNotFoundError as exc:
-        raise CommandError(f"{exc}; check the path") from exc
-    if not paths:
-        raise CommandError(f"no photos found in {', '.join(args.images)}")
+    paths = photo_paths(args.images)
     try:
         MaskRule.parse(args.threshold)
         backbone = load_backbone(args.backbone, device=args.device, prompts=args.prompt or DEFAULT_PROMPTS)

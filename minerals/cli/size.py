@@ -57,15 +57,10 @@ def run(args) -> int:
 
 
 def _run_files(args, cfg) -> int:
-    from minerals.size.predict import expand_inputs, predict
+    from minerals.cli.batch import photo_paths
+    from minerals.size.predict import predict
 
-    try:
-        paths = expand_inputs(args.inputs)
-    except FileNotFoundError as exc:
-        raise CommandError(f"{exc}; check the path") from exc
-    if not paths:
-        raise CommandError(f"no photos found in {', '.join(args.inputs)} (looked for .jpg, .jpeg, .png, .tif, .bmp, .webp)")
-    preds = predict(paths, args.method or "improved", cfg, overlays=args.overlays)
+    preds = predict(photo_paths(args.inputs), args.method or "improved", cfg, overlays=args.overlays)
     _emit(preds, args.out)
     return 0
 
