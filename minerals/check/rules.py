@@ -19,10 +19,12 @@ expected one by at most `z` standard errors (`[rules].z`, the same for every rul
 
 Every other column (counts, names, configuration) is compared exactly in both modes.
 
-`retrained_rows = { COLUMN = "PATTERN" }` (fnmatch patterns) marks rows whose numbers come from a
-network trained in the same run (the few-shot checkpoint's CAMs): under another kernel class the
-training itself amplifies the last bits into a different network, a change that the photos' sampling
-noise does not describe. Those rows are exact on the reference's class and informational elsewhere.
+`retrained_rows = { COLUMN = "PATTERN" or ["PATTERN", ...] }` (fnmatch patterns; a row matches when
+every column matches one of its patterns) marks rows whose numbers come from a network trained in the
+same run (the few-shot checkpoint's CAMs): under another kernel class the training itself amplifies
+the last bits into a different network, a change that the photos' sampling noise does not describe.
+Those rows are exact on the reference's class and informational elsewhere, including whether they
+are there at all (a row named by an arg-max over such numbers may be replaced by another).
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ class TableSpec:
     def retrained(self, row: dict) -> bool:
         """Whether a reference row comes from a network trained in the run (see the module docstring)."""
         return bool(self.retrained_rows) and all(
-            fnmatch.fnmatchcase(str(row.get(c, "")), p) for c, p in self.retrained_rows.items())
+            any(fnmatch.fnmatchcase(str(row.get(c, "")), p) for p in patterns)
+            for c, patterns in self.retrained_rows.items())
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,8 @@ def load_tolerances(path: str | Path | None = None) -> dict[str, TableSpec]:
         specs[table] = TableSpec(key=tuple(entry.get("key", [])), ignore=ignore | frozenset(entry.get("ignore", [])),
                                  tolerance={c: float(v) for c, v in tolerance.items()}, noise=noise,
                                  n=str(entry.get("n", "")), z=z,
-                                 retrained_rows={str(c): str(v) for c, v in entry.get("retrained_rows", {}).items()})
+                                 retrained_rows={str(c): (v,) if isinstance(v, str) else tuple(map(str, v))
+                                                 for c, v in entry.get("retrained_rows", {}).items()})
     return specs
 
 
