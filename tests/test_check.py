@@ -499,3 +499,20 @@ def test_planted_defects_in_the_committed_reference_fail_in_both_modes(tmp_path,
     claims = check.compare("smoke", tmp_path, mode=mode)
     assert not check.passed(claims), f"{defect} went unnoticed in {mode} mode"
     assert {c.table for c in claims if c.status in (check.FAIL, check.MISSING)} == {table}
+
+
+def test_retrained_rows_are_exact_on_the_class_and_informational_elsewhere():
+    spec = check.TableSpec(key=("backbone", "method"), n="n", retrained_rows={"backbone": ("fewshot:*",)},
+                           noise={"miou": check.rules.parse_rule("bootstrap:lo:hi", "t")})
+    expected = pd.DataFrame({"backbone": ["fewshot:a", "imagenet:a"], "method": ["m", "m"], "miou": ["0.5", "0.5"],
+                             "lo": ["0.4", "0.4"], "hi": ["0.6", "0.6"], "n": ["16", "16"]})
+    ours = expected.copy()
+    ours.loc[:, "miou"] = "0.9"  # far outside the band on both rows
+    stat = {c.key: c.status for c in check.compare_tables("t", expected, ours, spec, mode=check.STATISTICAL)
+            if c.metric == "miou"}
+    assert stat == {"backbone=fewshot:a, method=m": check.INFO, "backbone=imagenet:a, method=m": check.FAIL}
+    exact = [c.status for c in check.compare_tables("t", expected, ours, spec, mode=check.EXACT) if c.metric == "miou"]
+    assert exact == [check.FAIL, check.FAIL]
+    renamed = ours.assign(method=["m2", "m"], miou=["0.5", "0.5"])  # an arg-max picked another row
+    claims = check.compare_tables("t", expected, renamed, spec, mode=check.STATISTICAL)
+    assert check.passed(claims) and not check.passed(check.compare_tables("t", expected, renamed, spec))
