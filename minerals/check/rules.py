@@ -13,9 +13,11 @@ expected one by at most `z` standard errors (`[rules].z`, the same for every rul
 - `bootstrap:LOW:HIGH` — a statistic with a 95 % bootstrap percentile interval in the row's LOW and
   HIGH columns (computed over its photos by the section): SE = (HIGH - LOW) / (2 × 1.96). Its bounds
   take the same rule.
-- `informational` — shown, never checked: a number that rests on one or two photos (identify's
-  single-photo answers) or is chosen by an arg-max over near-ties (the best epoch). Give the reason in
-  a comment.
+- `informational` — exact on the reference's kernel class, shown but not checked elsewhere: a number
+  that rests on one photo (identify's single-photo answers), is chosen by an arg-max over near-ties
+  (the best epoch), or is a bound of an interval (a bootstrap quantile over changed predictions moves
+  more than the statistic it brackets; the statistic itself is checked against the interval's width).
+  Give the reason in a comment.
 
 Every other column (counts, names, configuration) is compared exactly in both modes.
 
