@@ -77,14 +77,11 @@ def false_alarms(classes, thread_counts, root: Path, reuse: bool = False) -> lis
 
 def detection(root: Path) -> dict[tuple[str, float], tuple[int, int]]:
     """{(mode, size): (detected, planted)} over every headline row of HEADLINES."""
-    import pandas as pd
-
     base = root / "planted"
     out: dict[tuple[str, float], list[int]] = {}
     for table, (column, query) in HEADLINES.items():
         ref = check.read_table(check.reference_dir() / f"{table}.csv")
-        typed = ref.apply(pd.to_numeric, errors="ignore")
-        rows = typed.query(query).index if query else typed.index
+        rows = ref.query(query).index if query else ref.index
         for row in rows:
             for size in SIZES:
                 for mode in (check.STATISTICAL, check.EXACT):

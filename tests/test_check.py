@@ -262,9 +262,10 @@ def test_paper_claims_convert_units_and_name_every_outcome(tmp_path):
     top1 = claims[("fewshot", "subset=10, model=TF_EfficientNet_Lite0, pretrained=true", "top1")]
     assert (top1.status, top1.expected, top1.ours) == (check.PASS, 62.0, 62.5)  # 0.625 shown as 62.5 %
     top3 = claims[("fewshot", "subset=10, model=tf_efficientnet_lite0, pretrained=true", "top3")]
-    # 7.5 points off on 16 test photos is within one binomial standard error (about 9.5 points)
+    # 7.5 points off on 16 test photos is within the 95 % binomial band (about 19 points)
     assert top3.status == check.PASS and top3.delta == pytest.approx(7.5) and top3.n == 16
-    assert top3.allowed == pytest.approx(100 * math.sqrt((0.8 * 16 + 2) / 20 * (1 - (0.8 * 16 + 2) / 20) / 20))
+    z = check.load_tolerances()[""].z
+    assert top3.allowed == pytest.approx(100 * z * math.sqrt((0.8 * 16 + 2) / 20 * (1 - (0.8 * 16 + 2) / 20) / 20))
     ambiguous = claims[("fewshot", "subset=10, model=tf_efficientnet_lite0", "top5")]
     assert ambiguous.status == check.MISSING and "2 rows" in ambiguous.detail
     untranscribed = claims[("fewshot", "subset=98, model=tf_efficientnet_lite0", "top10")]
@@ -464,9 +465,9 @@ def test_a_reference_of_another_profile_and_results_without_tables_are_one_line_
     assert len(err.splitlines()) == 1 and "no smoke tables here" in err and str(empty) in err
 
 
-def _plant(folder, table: str, edit) -> None:
+def _plant(folder, table: str, edit, mode: str) -> None:
     df = check.read_table(folder / f"{table}.csv")
-    edit(df)
+    edit(df, mode)
     df.to_csv(folder / f"{table}.csv", index=False)
 
 
@@ -475,13 +476,15 @@ def _lower(df, column: str, row_mask, by: float) -> None:
 
 
 PLANTED = {
-    "pretrained few-shot top-1 - 0.05": ("fewshot", lambda df: _lower(
-        df, "top1", (df["pretrained"] == "True") & (df["resolution"] == "96"), 0.05)),
-    "best segmentation mIoU - 0.10": ("segmentation", lambda df: _lower(
+    # exact mode: 0.05; within sampling noise a few-shot accuracy on 120 photos has a 95 % band of about
+    # 0.085 (tolerances.toml explains why z = 1.96), so the statistical test plants 0.10 there
+    "pretrained few-shot top-1 - 0.05 (0.10 statistical)": ("fewshot", lambda df, mode: _lower(
+        df, "top1", (df["pretrained"] == "True") & (df["resolution"] == "96"), 0.05 if mode == "exact" else 0.10)),
+    "best segmentation mIoU - 0.10": ("segmentation", lambda df, mode: _lower(
         df, "miou", df["miou"].astype(float) == df["miou"].astype(float).max(), 0.10)),
-    "one species name changed": ("zeroshot_class_recall", lambda df: df.__setitem__(
+    "one species name changed": ("zeroshot_class_recall", lambda df, mode: df.__setitem__(
         "class", df["class"].where(df.index != 0, "Unobtainium"))),
-    "a row missing": ("size", lambda df: df.drop(index=0, inplace=True)),
+    "a row missing": ("size", lambda df, mode: df.drop(index=0, inplace=True)),
 }
 
 
@@ -495,7 +498,7 @@ def test_planted_defects_in_the_committed_reference_fail_in_both_modes(tmp_path,
         (folder / path.name).write_bytes(path.read_bytes())
     assert check.passed(check.compare("smoke", tmp_path, mode=mode))
     table, edit = PLANTED[defect]
-    _plant(folder, table, edit)
+    _plant(folder, table, edit, mode)
     claims = check.compare("smoke", tmp_path, mode=mode)
     assert not check.passed(claims), f"{defect} went unnoticed in {mode} mode"
     assert {c.table for c in claims if c.status in (check.FAIL, check.MISSING)} == {table}
