@@ -75,10 +75,10 @@ def false_alarms(classes, thread_counts, root: Path, reuse: bool = False) -> lis
     return rows
 
 
-def detection(root: Path) -> dict[tuple[str, float], tuple[int, int]]:
-    """{(mode, size): (detected, planted)} over every headline row of HEADLINES."""
+def detection(root: Path) -> dict[tuple[str, float, str], tuple[int, int]]:
+    """{(mode, size, table): (detected, planted)} over every headline row of HEADLINES."""
     base = root / "planted"
-    out: dict[tuple[str, float], list[int]] = {}
+    out: dict[tuple[str, float, str], list[int]] = {}
     for table, (column, query) in HEADLINES.items():
         ref = check.read_table(check.reference_dir() / f"{table}.csv")
         rows = ref.query(query).index if query else ref.index
@@ -99,7 +99,7 @@ def detection(root: Path) -> dict[tuple[str, float], tuple[int, int]]:
                     planted.loc[row, column] = repr(value + sign * size)
                     planted.to_csv(folder / f"{table}.csv", index=False)
                     caught = not check.passed(check.compare("smoke", base, mode=mode))
-                    hit = out.setdefault((mode, size), [0, 0])
+                    hit = out.setdefault((mode, size, table), [0, 0])
                     hit[0] += caught
                     hit[1] += 1
     return {k: tuple(v) for k, v in out.items()}
@@ -121,8 +121,13 @@ def main() -> None:
         rows = false_alarms(args.classes, args.threads, root, reuse=args.reuse)
         alarms = sum(not r["ok"] for r in rows)
         print(f"false alarms: {alarms} of {len(rows)} runs (target 0)", flush=True)
-    for (mode, size), (hit, total) in sorted(detection(root).items()):
-        print(f"planted {size:.2f} in {mode:<11} mode: detected {hit} of {total} ({hit / total:.0%})", flush=True)
+    found = detection(root)
+    for mode, size in sorted({k[:2] for k in found}):
+        parts = {t: v for (m, z, t), v in found.items() if (m, z) == (mode, size)}
+        hit, total = (sum(v[i] for v in parts.values()) for i in (0, 1))
+        detail = ", ".join(f"{t} {h}/{n}" for t, (h, n) in sorted(parts.items()))
+        print(f"planted {size:.2f} in {mode:<11} mode: detected {hit} of {total} ({hit / total:.0%}; {detail})",
+              flush=True)
 
 
 if __name__ == "__main__":
