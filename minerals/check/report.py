@@ -144,18 +144,20 @@ def _summary_table(claims: list[Claim], profile: str) -> list[str]:
                 ledger_missing[r.table] = ledger_missing.get(r.table, 0) + 1
     out = ["| table | checked | pass | fail | missing | informational | paper numbers not transcribed |",
            "|---|---|---|---|---|---|---|"]
-    tables = list(dict.fromkeys([*(c.table for c in claims), *ledger_missing]))
-    total = dict.fromkeys(STATUSES, 0)
-    for t in tables:
+    def row(name: str, m: dict, untranscribed: int) -> str:
+        return (f"| {name} | {m[PASS] + m[FAIL] + m[MISSING]} | {m[PASS]} | {m[FAIL]} | {m[MISSING]} | {m[INFO]} | "
+                f"{untranscribed} |")
+
+    def untranscribed(m: dict, table: str | None) -> int:
+        if profile != "smoke":
+            return m[NOT_TRANSCRIBED]
+        return ledger_missing.get(table, 0) if table else sum(ledger_missing.values())
+
+    for t in dict.fromkeys([*(c.table for c in claims), *ledger_missing]):
         m = counts([c for c in claims if c.table == t])
-        untranscribed = ledger_missing.get(t, 0) if profile == "smoke" else m[NOT_TRANSCRIBED]
-        for k in STATUSES:
-            total[k] += m[k]
-        total[NOT_TRANSCRIBED] += untranscribed - m[NOT_TRANSCRIBED]
-        out.append(f"| {_code(t)} | {m[PASS] + m[FAIL] + m[MISSING]} | {m[PASS]} | {m[FAIL]} | {m[MISSING]} | "
-                   f"{m[INFO]} | {untranscribed} |")
-    out.append(f"| all | {total[PASS] + total[FAIL] + total[MISSING]} | {total[PASS]} | {total[FAIL]} | "
-               f"{total[MISSING]} | {total[INFO]} | {total[NOT_TRANSCRIBED]} |")
+        out.append(row(_code(t), m, untranscribed(m, t)))
+    total = counts(claims)
+    out.append(row("all", total, untranscribed(total, None)))
     return out
 
 

@@ -195,9 +195,9 @@ def compare_tables(table_id: str, expected: pd.DataFrame, ours: pd.DataFrame | N
             claims.append(_cell_claim(claim, spec, k, column, row, exp, _typed(our_rows[j][column]), tol, mode))
     known = {norm for _, norm in exp_keys}
     seen = Counter(norm for _, norm in our_keys)
-    for k, norm in our_keys:
+    for (k, norm), our_row in zip(our_keys, our_rows):
         if norm not in known:
-            retrained = mode != EXACT and spec.retrained(our_rows[our_keys.index((k, norm))])
+            retrained = mode != EXACT and spec.retrained(our_row)
             claims.append(claim(k, "(row)", "absent", "present", None, INFO if retrained else FAIL,
                                 "informational here: a row of a network trained on this machine" if retrained else
                                 "row not in the smoke reference: update the reference if the change is intended"))
