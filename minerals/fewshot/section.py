@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
-import torch
 from torch import nn
 
 from minerals.models import distributed
