@@ -45,7 +45,7 @@ bench: setup
 clean:
 	rm -rf build _build results
 
-# Output-free .ipynb twins of the py:percent sources in colab/notebooks/, for the book's Colab buttons
-# (committed; `repository.path_to_book: colab` in _config.yml points the buttons there).
+# Output-free .ipynb twins of the py:percent sources in colab/notebooks/, for the book's Colab buttons, with
+# the Colab install cell added (committed; `repository.path_to_book: colab` in _config.yml points there).
 notebooks: setup
-	for f in notebooks/[0-9]*.py; do $(BIN)/jupytext --to ipynb -o colab/$${f%.py}.ipynb $$f; done
+	$(BIN)/python -m minerals.pipeline.colab

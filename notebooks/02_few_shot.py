@@ -37,19 +37,9 @@
 # The linear probe on frozen CLIP features belongs to the zero-shot page (table `clip_probe`).
 
 # %% tags=["parameters", "hide-input"]
-profile = "smoke"  # "smoke": CPU, synthetic data, minutes; "paper": GPU, the real release
-data_root = ""  # empty: the profile default (smoke: generated synthetic data)
-device = ""  # empty: the profile default device
-seed = 0
-results_dir = "results"
-
-# %% tags=["remove-cell"]
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # in Colab, install the package (its dependencies keep Colab's torch)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "minerals @ git+https://github.com/minerals-benchmark/minerals@main"], check=True)
+# profile: "smoke" (CPU, synthetic data, minutes) or "paper" (GPU, the real release); data_root and device:
+# empty for the profile's defaults (smoke: the generated synthetic release); papermill -p NAME VALUE sets one.
+profile, data_root, device, seed, results_dir = "smoke", "", "", 0, "results"
 
 # %% tags=["remove-input"]
 import matplotlib.pyplot as plt

@@ -85,19 +85,34 @@ def test_shipped_ledger_parses_and_holds_the_known_subset_table():
     assert {r.table for r in ledger} >= {"subsets", "fewshot", "zeroshot", "size", "segmentation"}
 
 
-@pytest.mark.parametrize("line, message", [
-    ("fewshot,subset=10,top1,seventy,percent,2,Table 3,", "not a number"),
-    ("fewshot,subset=10,top1,70,percent,-1,Table 3,", "tolerance"),
-    ("fewshot,subset=10,top1,70,permille,2,Table 3,", "unknown unit"),
-    ("fewshot,subset 10,top1,70,percent,2,Table 3,", "column=value"),
-    ("fewshot,subset=10,top1,70,percent,2,Table 3,\nfewshot,SUBSET=10,top1,71,percent,2,Table 3,", "duplicate"),
+LEDGER_HEADER = ",".join(check.ledger.LEDGER_COLUMNS) + "\n"
+
+
+@pytest.mark.parametrize("name, text, message", [
+    # malformed ledger rows: the error names the file and the line
+    ("ledger.csv", "fewshot,subset=10,top1,seventy,percent,2,Table 3,", "not a number"),
+    ("ledger.csv", "fewshot,subset=10,top1,70,percent,-1,Table 3,", "tolerance"),
+    ("ledger.csv", "fewshot,subset=10,top1,70,permille,2,Table 3,", "unknown unit"),
+    ("ledger.csv", "fewshot,subset 10,top1,70,percent,2,Table 3,", "column=value"),
+    ("ledger.csv", "fewshot,subset=10,top1,70,percent,2,Table 3,\nfewshot,SUBSET=10,top1,71,percent,2,Table 3,",
+     "duplicate"),
+    # malformed tolerance files
+    ("tolerances.toml", "[size]\nkeys = ['method']\n", "may hold only .*; found keys"),
+    ("tolerances.toml", "[size.tolerance]\nmae_cm = -1\n", "numbers >= 0"),
+    ("tolerances.toml", "[size\n", "cannot read"),
+    # malformed statistical rules
+    ("tolerances.toml", '[fewshot]\nnoise = { top1 = "poisson" }\n', "unknown rule 'poisson'"),
+    ("tolerances.toml", '[fewshot]\nnoise = { top1 = "bootstrap:lo" }\n', "takes 2 column name"),
+    ("tolerances.toml", '[fewshot]\nnoise = { top1 = "binomial" }\n', "needs the photo count"),
+    ("tolerances.toml", '[rules]\nz = -1\n', "z, a number > 0"),
 ])
-def test_a_malformed_ledger_row_names_its_line(tmp_path, line, message):
-    path = tmp_path / "ledger.csv"
-    path.write_text(",".join(check.ledger.LEDGER_COLUMNS) + "\n" + line + "\n", encoding="utf-8")
+def test_a_malformed_reference_file_names_itself(tmp_path, name, text, message):
+    path = tmp_path / name
+    ledger = name == "ledger.csv"
+    path.write_text(LEDGER_HEADER + text + "\n" if ledger else text, encoding="utf-8")
     with pytest.raises(check.CheckError, match=message) as err:
-        check.load_ledger(path)
-    assert f"{path}, line " in str(err.value)
+        (check.load_ledger if ledger else check.load_tolerances)(path)
+    assert (f"{path}, line " if ledger else str(path)) in str(err.value)
 
 
 def test_a_ledger_without_its_columns_says_which(tmp_path):
@@ -370,24 +385,6 @@ def test_rows_match_by_position_without_a_key():
     assert [(c.key, c.metric, c.status) for c in claims if c.status == check.FAIL] == [
         ("row 0", "name", check.FAIL), ("row 0", "value", check.FAIL), ("row 1", "name", check.FAIL),
         ("row 1", "value", check.FAIL)]
-
-
-@pytest.mark.parametrize("text, message", [
-    ("[size]\nkeys = ['method']\n", "may hold only .*; found keys"),
-    ("[size.tolerance]\nmae_cm = -1\n", "numbers >= 0"),
-    ("[size\n", "cannot read"),
-    # malformed statistical rules
-    ('[fewshot]\nnoise = { top1 = "poisson" }\n', "unknown rule 'poisson'"),
-    ('[fewshot]\nnoise = { top1 = "bootstrap:lo" }\n', "takes 2 column name"),
-    ('[fewshot]\nnoise = { top1 = "binomial" }\n', "needs the photo count"),
-    ('[rules]\nz = -1\n', "z, a number > 0"),
-])
-def test_a_bad_tolerance_file_names_itself(tmp_path, text, message):
-    path = tmp_path / "tolerances.toml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(check.CheckError, match=message) as err:
-        check.load_tolerances(path)
-    assert str(path) in str(err.value)
 
 
 # ------------------------------------------------------------------------------ modes and noise rules

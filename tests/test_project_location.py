@@ -1,6 +1,6 @@
 """One place says where the project lives (minerals/resources/project.toml); everything that links to
 the repository agrees with it: the book's config, the Colab install cell of every notebook and its
-Colab twin, pyproject.toml's [project.urls], the README and the book's How-to page."""
+Colab twin (the sources carry no link), pyproject.toml's [project.urls], the README and the book's How-to page."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from minerals.pipeline import book
+from minerals.pipeline import book, colab
 from minerals.pipeline.registry import notebook_registry, project_location
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,19 +29,18 @@ def test_the_location_is_a_github_repository_and_a_branch():
     assert re.fullmatch(r"[\w./-]+", where["branch"]), where
 
 
-@pytest.mark.parametrize("path", ["_config.yml", "README.md", "book/reproduce.md", "notebooks/_template.py.txt",
-                                  *(f"notebooks/{nb}.py" for nb in notebook_registry()),
+@pytest.mark.parametrize("path", ["_config.yml", "README.md", "book/reproduce.md",
                                   *(f"colab/notebooks/{nb}.ipynb" for nb in notebook_registry())])
 def test_every_link_to_the_repository_agrees(path):
     text = (REPO / path).read_text(encoding="utf-8")
     assert project_urls(text) == {project_location()["repository"]}, f"{path} links to {project_urls(text)}"
 
 
-@pytest.mark.parametrize("path", ["notebooks/_template.py.txt", *(f"notebooks/{nb}.py" for nb in notebook_registry())])
-def test_the_colab_cell_installs_the_published_branch(path):
+@pytest.mark.parametrize("notebook", notebook_registry())
+def test_the_colab_cell_installs_the_published_branch(notebook):
     where = project_location()
-    text = (REPO / path).read_text(encoding="utf-8")
-    assert f'"minerals @ git+{where["repository"]}@{where["branch"]}"' in text, f"{path}: Colab cell installs another ref"
+    text = colab.twin_path(notebook).read_text(encoding="utf-8")
+    assert f'minerals @ git+{where["repository"]}@{where["branch"]}' in text, f"{notebook}: Colab cell installs another ref"
 
 
 def test_pyproject_and_config_agree():

@@ -21,6 +21,14 @@ class CommandError(Exception):
         self.code = code
 
 
+def add_command(sub: argparse._SubParsersAction, name: str, summary: str, description: str,
+                examples: str | None = None) -> argparse.ArgumentParser:
+    """The parser of command `name`: `summary` in the command list, `description` and `examples` (both
+    preformatted text, line breaks kept) in its --help."""
+    return sub.add_parser(name, help=summary, description=description, epilog=examples,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """The flags of every command that runs a profile: --profile, --data-root, --device, --seed, --results."""
     from minerals.profiles import available_profiles

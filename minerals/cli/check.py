@@ -5,24 +5,29 @@ from __future__ import annotations
 import argparse
 import json
 
-from minerals.cli import CommandError
+from minerals.cli import CommandError, add_command
+
+DESCRIPTION = """\
+Compare RESULTS/<profile>/tables/*.csv number by number.
+  smoke: against the committed smoke tables (minerals/resources/smoke_reference/):
+         exact when this machine's CPU kernel class (recorded in every run) is the
+         reference's, else each number within the 95 % band of its own sampling noise
+         (rules in smoke_reference/tolerances.toml); timing columns are ignored
+  paper: against the paper's published numbers (minerals/resources/ledger.csv),
+         within sampling noise
+Prints the mode and why, every failed or missing claim (expected, ours, delta, allowed
+band, n photos), then the verdict; exits 1 when any claim fails or is missing."""
+
+EXAMPLES = """\
+examples:
+  minerals check --profile smoke
+  minerals check --profile paper --json
+  minerals check --profile smoke --update-reference   # after an intended change"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "check", help="compare the regenerated tables with the smoke reference or the paper's numbers",
-        description="Compare RESULTS/<profile>/tables/*.csv number by number.\n"
-                    "  smoke: against the committed smoke tables (minerals/resources/smoke_reference/):\n"
-                    "         exact when this machine's CPU kernel class (recorded in every run) is the\n"
-                    "         reference's, else each number within one standard error of its own sampling\n"
-                    "         noise (rules in smoke_reference/tolerances.toml); timing columns are ignored\n"
-                    "  paper: against the paper's published numbers (minerals/resources/ledger.csv),\n"
-                    "         within sampling noise\n"
-                    "Prints the mode and why, every failed or missing claim (expected, ours, delta, allowed\n"
-                    "band, n photos), then the verdict; exits 1 when any claim fails or is missing.",
-        epilog="examples:\n  minerals check --profile smoke\n  minerals check --profile paper --json\n"
-               "  minerals check --profile smoke --update-reference   # after an intended change",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "check", "compare the regenerated tables with the smoke reference or the paper's numbers",
+                    DESCRIPTION, EXAMPLES)
     p.add_argument("--profile", default="smoke", choices=("smoke", "paper"),
                    help="smoke: against the committed smoke tables; paper: against the ledger (default: smoke)")
     p.add_argument("--results", default="results", metavar="DIR",

@@ -6,22 +6,26 @@ import argparse
 import json
 from pathlib import Path
 
-from minerals.cli import CommandError
+from minerals.cli import CommandError, add_command
+
+DESCRIPTION = """\
+Work with the MineralImage5k release: `download` fetches the original files from their public Yandex
+Disk folder (resumable, checksummed, safely extracted), `verify` decodes every photo and compares
+the subset counts with the paper, `synth` writes the synthetic museum-photo release in the same
+layout, `info` says what open_release found. The Kaggle mirror (sergeynesteruk/minerals) is an
+alternative root: pass its folder as --root."""
+
+EXAMPLES = """\
+examples:
+  minerals data download --root ~/data/mineralimage5k
+  minerals data verify --root ~/data/mineralimage5k --json > verify.json
+  minerals data synth --root /tmp/synth --classes 12 --per-class 40
+  minerals data info --root /tmp/synth"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "data", help="download, verify, generate or describe the MineralImage5k release",
-        description="Work with the MineralImage5k release: `download` fetches the original files from their public "
-                    "Yandex Disk folder (resumable, checksummed, safely extracted), `verify` decodes every photo and "
-                    "compares the subset counts with the paper, `synth` writes the synthetic museum-photo release in "
-                    "the same layout, `info` says what open_release found. The Kaggle mirror "
-                    "(sergeynesteruk/minerals) is an alternative root: pass its folder as --root.",
-        epilog="examples:\n  minerals data download --root ~/data/mineralimage5k\n"
-               "  minerals data verify --root ~/data/mineralimage5k --json > verify.json\n"
-               "  minerals data synth --root /tmp/synth --classes 12 --per-class 40\n"
-               "  minerals data info --root /tmp/synth",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "data", "download, verify, generate or describe the MineralImage5k release",
+                    DESCRIPTION, EXAMPLES)
     cmds = p.add_subparsers(dest="data_command", required=True)
 
     d = cmds.add_parser("download", help="fetch the original release from Yandex Disk",

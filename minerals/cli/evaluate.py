@@ -6,7 +6,23 @@ import argparse
 import json
 from pathlib import Path
 
-from minerals.cli import CommandError, add_run_flags
+from minerals.cli import CommandError, add_command, add_run_flags
+
+DESCRIPTION = """\
+Score predictions with the same metric code as the paper's sections, on the official split
+(`minerals data split`). Prints a table (or --json), writes a result record (metrics, the split's
+sha256, the data fingerprint, the file's sha256, per-photo outcomes) and refuses a bad file with one
+line naming the problem and the first offending ids. A record with --method/--link/--description in
+submissions/ enters the leaderboard page of the book."""
+
+EXAMPLES = """\
+examples:
+  minerals data split --subset 10 --split test --out test10.csv   # the photos to predict
+  minerals evaluate classification preds.csv --subset 10 --split test
+  minerals evaluate classification preds.csv --task zeroshot --subset full --json
+  minerals evaluate size sizes.csv --method 'My ruler' --link https://... --description '...'
+  minerals evaluate segmentation masks/"""
+
 
 FORMATS = {
     "classification": "CSV id,rank_1,...,rank_k: species names best first (normalised like the sections: case, "
@@ -19,20 +35,9 @@ FORMATS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate", help="score a predictions file on the benchmark's official split (any method, any framework)",
-        description="Score predictions with the same metric code as the paper's sections, on the official split "
-                    "(`minerals data split`). Prints a table (or --json), writes a result record (metrics, the "
-                    "split's sha256, the data fingerprint, the file's sha256, per-photo outcomes) and refuses a bad "
-                    "file with one line naming the problem and the first offending ids. A record with "
-                    "--method/--link/--description in submissions/ enters the leaderboard page of the book.",
-        epilog="examples:\n"
-               "  minerals data split --subset 10 --split test --out test10.csv   # the photos to predict\n"
-               "  minerals evaluate classification preds.csv --subset 10 --split test\n"
-               "  minerals evaluate classification preds.csv --task zeroshot --subset full --json\n"
-               "  minerals evaluate size sizes.csv --method 'My ruler' --link https://... --description '...'\n"
-               "  minerals evaluate segmentation masks/",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "evaluate",
+                    "score a predictions file on the benchmark's official split (any method, any framework)",
+                    DESCRIPTION, EXAMPLES)
     tasks = p.add_subparsers(dest="evaluate_task", required=True)
     for task, fmt in FORMATS.items():
         t = tasks.add_parser(task, help=fmt.split(":")[0], description=f"Predictions: {fmt}.")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from minerals.cli import CommandError, add_run_flags
+from minerals.cli import CommandError, add_command, add_run_flags
 from minerals.profiles import ProfileError
+
+DESCRIPTION = """\
+The paper's few-shot classification (Table 3): fine-tune an ImageNet classifier on the 10-, 36-, 98-
+or 360-class subset and report top-1/3/5/10 accuracy on its test split."""
 
 
 def _config_flags(p: argparse.ArgumentParser) -> None:
@@ -25,10 +29,8 @@ def _config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "fewshot", help="few-shot classification: fine-tune and evaluate a classifier on an n-class subset",
-        description="The paper's few-shot classification (Table 3): fine-tune an ImageNet classifier on the "
-                    "10-, 36-, 98- or 360-class subset and report top-1/3/5/10 accuracy on its test split.")
+    p = add_command(sub, "fewshot", "few-shot classification: fine-tune and evaluate a classifier on an n-class subset",
+                    DESCRIPTION)
     groups = p.add_subparsers(dest="fewshot_command", metavar="{train,eval,grid}", required=True)
     t = groups.add_parser(
         "train", help="fine-tune one configuration (resumes an interrupted run, reuses a finished one)",

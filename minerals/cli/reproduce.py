@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from minerals.cli import CommandError, add_run_flags
+from minerals.cli import CommandError, add_command, add_run_flags
 from minerals.profiles import ProfileError
+
+DESCRIPTION = """\
+Convert each notebook of notebooks/ with jupytext and execute it with papermill, injecting the
+profile, data root, device, seed and results folder. Tables go to RESULTS/<profile>/tables/<id>.csv,
+figures to RESULTS/<profile>/figures/<id>.png, one run record per notebook to
+RESULTS/<profile>/runs/; executed notebooks to build/notebooks/. Finished computations are reused,
+so an interrupted run resumes."""
+
+EXAMPLES = """\
+examples:
+  minerals reproduce --profile smoke
+  minerals reproduce --profile paper --data-root ~/data/mineralimage5k --device cuda
+  minerals reproduce --profile smoke --only few_shot size"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "reproduce", help="execute the section notebooks of a profile (tables, figures, run records)",
-        description="Convert each notebook of notebooks/ with jupytext and execute it with papermill, injecting "
-                    "the profile, data root, device, seed and results folder. Tables go to "
-                    "RESULTS/<profile>/tables/<id>.csv, figures to RESULTS/<profile>/figures/<id>.png, one run "
-                    "record per notebook to RESULTS/<profile>/runs/; executed notebooks to build/notebooks/. "
-                    "Finished computations are reused, so an interrupted run resumes.",
-        epilog="examples:\n  minerals reproduce --profile smoke\n"
-               "  minerals reproduce --profile paper --data-root ~/data/mineralimage5k --device cuda\n"
-               "  minerals reproduce --profile smoke --only few_shot size",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "reproduce", "execute the section notebooks of a profile (tables, figures, run records)",
+                    DESCRIPTION, EXAMPLES)
     add_run_flags(p)
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="run only these notebooks: ids (02_few_shot), names (few_shot) or numbers (2)")

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from minerals.cam import DEFAULT_BACKBONE, DEFAULT_METHOD, DEFAULT_THRESHOLD, PAPER_METHOD, PAPER_THRESHOLD
-from minerals.cli import CommandError
+from minerals.cli import CommandError, add_command
 from minerals.cli.batch import add_cam_flags, cam_pipeline, photo_paths
 
 DESCRIPTION = """\
 Segment the specimen in each photo without mask supervision: a class-activation map (grad-cam) of a
-classifier, thresholded into a mask. Writes <name>_mask.png (white = specimen) and <name>_overlay.png
+classifier, thresholded into a mask. Writes <name>_mask.png (white = specimen) and
+<name>_overlay.png
 (CAM heat map, mask outline) per photo into --out, and prints one JSON line per photo (folders: the
-photos inside). A file that cannot be decoded gets a line with its status ("unreadable image: ...") and
+photos inside). A file that cannot be decoded gets a line with its status ("unreadable image: ...")
+and
 no mask; the other photos are still segmented, and the exit status is 0 as with `minerals size`.
 
 Backbones: imagenet:NAME (timm/torchvision ImageNet classifier; the default EfficientNet-Lite0 works
@@ -27,8 +28,7 @@ The default pipeline (%s + %s) is the best across synthetic photo styles, chosen
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("segment", help="zero-shot specimen masks from class-activation maps",
-                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(subparsers, "segment", "zero-shot specimen masks from class-activation maps", DESCRIPTION)
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="photos, or folders searched for photos")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the mask and overlay PNGs")
     add_cam_flags(p, "--method", "--threshold", "--paper")

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 
-from minerals.cli import CommandError
+from minerals.cli import CommandError, add_command
 
 DESCRIPTION = """\
 Estimate each specimen's longest extent in cm from the 1.27 cm reference cube in its photo.
-Writes one CSV row per photo: path,size_cm,cm_per_px,cube_side_px,confidence,status,cube_kind (status
+Writes one CSV row per photo: path,size_cm,cm_per_px,cube_side_px,confidence,status,cube_kind
+(status
 is `ok` or why the estimator abstained; size_cm is then empty; cube_kind: grey_1cm, engraved or
-printed_bar, see minerals.size.kinds: the black engraved cube's edge, 1 cm here, is an open question). `--method improved` (default) reads the scale
+printed_bar, see minerals.size.kinds: the black engraved cube's edge, 1 cm here, is an open
+question). `--method improved` (default) reads the scale
 from the cube's printed 1 cm bar (or its square front face) and segments the specimen; `--method
 baseline` is the upstream method, which needs the release's mineral_boxes (use --root). `--root DIR
 --evaluate` scores both methods (or --method) against the release's minerals_size.csv."""
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("size", help="zero-shot specimen size from the reference cube", description=DESCRIPTION,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(subparsers, "size", "zero-shot specimen size from the reference cube", DESCRIPTION)
     p.add_argument("inputs", nargs="*", metavar="IMAGE_OR_DIR", help="photos, or folders searched for photos")
     p.add_argument("--root", help="a release folder: measure the photos of its minerals_size.csv")
     p.add_argument("--evaluate", action="store_true", help="with --root: score against minerals_size.csv")

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from minerals.cli import CommandError, add_run_flags
+from minerals.cli import CommandError, add_command, add_run_flags
 from minerals.profiles import ProfileError
+
+DESCRIPTION = """\
+Zero-shot CLIP on MineralImage5k: prompt ensembles over the 10/36/98/360-class subsets and the full
+5,139-species set, a per-template ablation, and a linear probe on the same features. Weights come
+from open_clip's hub tags (cached; fails fast offline) or a local checkpoint."""
 
 
 def _model_flags(p: argparse.ArgumentParser, required: bool) -> None:
@@ -21,12 +26,8 @@ def _model_flags(p: argparse.ArgumentParser, required: bool) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "zeroshot", help="zero-shot classification with CLIP: the benchmark grid, or your own photos",
-        description="Zero-shot CLIP on MineralImage5k: prompt ensembles over the 10/36/98/360-class subsets and "
-                    "the full 5,139-species set, a per-template ablation, and a linear probe on the same "
-                    "features. Weights come from open_clip's hub tags (cached; fails fast offline) or a local "
-                    "checkpoint.")
+    p = add_command(sub, "zeroshot", "zero-shot classification with CLIP: the benchmark grid, or your own photos",
+                    DESCRIPTION)
     groups = p.add_subparsers(dest="zeroshot_command", metavar="{run,classify,names}", required=True)
 
     r = groups.add_parser(
