@@ -5,7 +5,7 @@
     <root>/mineral_images/...          photos: 1_syst/1_62476/IMG_6203.jpg, 2_mest/..., flat FMM_7_3620.JPG
     <root>/minerals_full.csv           id, path, en_name, ru_name, height, width, description, mineral_boxes,
                                        + truth: true_class, true_size_cm, cm_per_px, cube_side_px,
-                                         specimen_box, cube_box, card_box, habit
+                                         cube_kind, specimen_box, cube_box, card_box, habit
     <root>/minerals_10.csv             id, path, en_name, ru_name of the 10 most frequent species
     <root>/minerals_36|98|360.csv      only when the release has at least that many species
     <root>/minerals_size.csv           path_final, ru_name, SIZESM (cm) + the truth columns
@@ -14,6 +14,9 @@
 
 Boxes in the truth columns are JSON [x1, y1, x2, y2] in pixels (x2, y2 exclusive for the specimen's
 mask box); `cube_box` is the cube's front face; `card_box` is empty when the photo has no label card.
+`cube_kind` is the reference cube drawn (engraved, grey_1cm or printed_bar; empty without a cube), whose
+edge (`synth_scene.CUBE_EDGE_CM`: 1.0, 1.27, 1.27 cm) is `cube_side_px * cm_per_px` up to the cube's depth
+jitter and the camera's perspective.
 `true_size_cm` is the specimen's longest extent (maximum Feret diameter) in the image plane, in cm, and
 `cm_per_px` the scale at the specimen after the camera's homography. Same seed and parameters give the
 same bytes, whatever the number of workers.
@@ -41,7 +44,7 @@ from minerals.data.synth_specimen import Species, load_species
 __all__ = ["SynthStyle", "generate", "ensure_synthetic", "class_counts", "PARAMS_FILE", "GENERATOR_VERSION"]
 
 PARAMS_FILE = "synth_params.json"
-GENERATOR_VERSION = 5  # bump when the same parameters would draw different photos
+GENERATOR_VERSION = 6  # bump when the same parameters would draw different photos
 SUBSET_SIZES = (10, 36, 98, 360)
 OWL_LABELS = ("a stone", "a rock", "a mineral", "a gem", "a crystal", "a mineral ore")
 COLLECTIONS = (  # (folder, weight, nested, extension)
@@ -262,6 +265,7 @@ def _write_tables(build: Path, p: _Params, plan: pd.DataFrame, facts: list[dict]
         "true_size_cm": [round(f["true_size_cm"], 3) for f in facts],
         "cm_per_px": [round(f["cm_per_px"], 6) for f in facts],
         "cube_side_px": [None if f["cube_side_px"] is None else round(f["cube_side_px"], 2) for f in facts],
+        "cube_kind": [f["cube_kind"] or "" for f in facts],
         "specimen_box": [_json_box(f["specimen_box"]) for f in facts],
         "cube_box": [_json_box(f["cube_box"]) for f in facts],
         "card_box": [_json_box(f["card_box"]) for f in facts],
@@ -279,7 +283,8 @@ def _write_tables(build: Path, p: _Params, plan: pd.DataFrame, facts: list[dict]
         raise ValueError(f"n_size={p.n_size} but only {len(eligible)} photos show the cube; lower n_size")
     pick = np.sort(rng.choice(eligible, p.n_size, replace=False))
     size = df.iloc[pick]
-    truth_cols = ["true_class", "true_size_cm", "cm_per_px", "cube_side_px", "specimen_box", "cube_box", "card_box"]
+    truth_cols = ["true_class", "true_size_cm", "cm_per_px", "cube_side_px", "cube_kind", "specimen_box", "cube_box",
+                  "card_box"]
     pd.DataFrame({"path_final": size["path"].to_numpy(), "ru_name": size["ru_name"].to_numpy(),
                   "SIZESM": size["true_size_cm"].round(1).to_numpy(),
                   **{c: size[c].to_numpy() for c in truth_cols}}).to_csv(build / "minerals_size.csv", index=False)

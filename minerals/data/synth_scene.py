@@ -15,7 +15,12 @@ import numpy as np
 
 from minerals.data.synth_specimen import Light, Species, hex_rgb, jitter_color, render_specimen, smooth_noise
 
-CUBE_CM = 1.27  # edge of the museum's reference cube
+CUBE_EDGE_CM = {"engraved": 1.0, "grey_1cm": 1.27, "printed_bar": 1.27}
+"""edge in cm of each reference-cube kind the museum uses; the same as `minerals.size.kinds.EDGE_CM` (the data
+layer may not import the size package; a test keeps the two equal). engraved: black, white "T.", "1 CM", "S.";
+grey_1cm: grey metal printed "1cm" with 10 mm rulers; printed_bar: a printed "1 cm" and a 1 cm bar."""
+REFERENCE_EDGE_CM = 1.27  # `SynthStyle.cube_frac` is the edge of a cube of this size
+CUBE_PLACEMENTS = ("side", "far", "front", "card")
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -34,10 +39,14 @@ class SynthStyle:
     specimen_frac: tuple = (0.45, 0.9)
     """the specimen's target longest extent, as a fraction of the photo's shorter side."""
     cube_frac: tuple = (0.06, 0.13)
-    """the cube's front-face edge, as a fraction of the photo's shorter side."""
+    """the front-face edge of a 1.27 cm cube, as a fraction of the photo's shorter side; a cube kind with
+    another edge is drawn in proportion (an engraved 1 cm cube is 1 / 1.27 of it)."""
     cube_probability: float = 0.97
-    cube_placement: dict = field(default_factory=lambda: {"side": 0.75, "front": 0.25})
-    """side: on the specimen's table line, left or right of it; front: nearer the camera, below it."""
+    cube_kinds: dict = field(default_factory=lambda: {"engraved": 0.4, "grey_1cm": 0.4, "printed_bar": 0.2})
+    """weights of the reference-cube kinds (`CUBE_EDGE_CM`), as the museum mixes them."""
+    cube_placement: dict = field(default_factory=lambda: {"side": 0.6, "far": 0.1, "front": 0.2, "card": 0.1})
+    """side: on the specimen's table line, left or right of it; far: the same, but 15-40 % of the width away;
+    front: nearer the camera, below it; card: beside the label card (side when the photo has no card)."""
     cube_elevation: tuple = (0.12, 0.35)
     """depth of the visible top face as a fraction of the edge (camera slightly above)."""
     cube_azimuth: tuple = (-0.2, 0.2)
@@ -45,7 +54,8 @@ class SynthStyle:
     cube_scale_jitter: float = 0.02
     """the cube's scale may differ from the specimen plane's by up to this fraction (depth difference)."""
     cube_grey: tuple = (95, 165)
-    """grey level of the cube's front face (the top face is lighter, the side face darker)."""
+    """grey level of the front face of the grey_1cm and printed_bar cubes (the top face is lighter, the side
+    face darker); the engraved cube is black (18-50)."""
     card_probability: float = 0.55
     """chance of a white label card with lines of text, drawn only where it fits in front of or beside
     the specimen without touching it or the cube (about 40 % of the default photos get one)."""
@@ -74,6 +84,14 @@ class SynthStyle:
         if bad:
             raise ValueError(f"SynthStyle: unknown backdrop kinds or aspects {bad}; backdrops are white, grey, dark, "
                              f"colour and aspects {', '.join(ASPECTS)}")
+        for name, known in (("cube_kinds", CUBE_EDGE_CM), ("cube_placement", CUBE_PLACEMENTS)):
+            weights = getattr(self, name)
+            unknown = sorted(set(weights) - set(known))
+            if unknown:
+                raise ValueError(f"SynthStyle.{name}: unknown {', '.join(map(repr, unknown))}; "
+                                 f"choose from {', '.join(known)}")
+            if any(v < 0 for v in weights.values()) or sum(weights.values()) <= 0:
+                raise ValueError(f"SynthStyle.{name} must have non-negative weights with a positive sum, got {weights}")
         for name in ("cube_probability", "card_probability", "horizon_probability", "stand_probability"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"SynthStyle.{name} must be a probability in [0, 1], got {getattr(self, name)}")
@@ -169,7 +187,10 @@ class Layout:
 
 
 def plan_layout(rng, style, w, h, spec_wh, cube_geom, want_card, want_stand) -> Layout | None:
-    """Place specimen, cube and card without overlaps inside the frame; None when nothing fits."""
+    """Place specimen, cube and card without overlaps inside the frame; None when nothing fits.
+
+    `cube_geom` is (edge, dx, dy) in px (see `draw_cube`) or None; the cube goes where `style.cube_placement`
+    draws (for "card" the card is placed first and the cube beside it)."""
     sw, sh = spec_wh
     m = 0.03 * min(w, h)
     stand = rng.uniform(0.04, 0.09) * h if want_stand else 0.0
@@ -180,48 +201,67 @@ def plan_layout(rng, style, w, h, spec_wh, cube_geom, want_card, want_stand) -> 
         spec_box = (sx, sy, sx + sw, y_table)
         if not _fits(spec_box, w, h, m * 0.5):
             continue
+        placement = choose(rng, style.cube_placement) if cube_geom is not None else None
+        if placement == "card" and not want_card:
+            placement = "side"
+        card = _place_card(rng, w, h, m, y_table, sy, spec_box, None) if placement == "card" else None
+        if placement == "card" and card is None:
+            continue
         cube_xy, cube_box = None, None
         if cube_geom is not None:
             c, dx, dy = cube_geom
             cw, ch = c + abs(dx), c + dy
-            if choose(rng, style.cube_placement) == "side":
-                gap = rng.uniform(0.02, 0.12) * w
-                left = rng.random() < 0.5
+            left = rng.random() < 0.5
+            if placement in ("side", "far"):
+                gap = rng.uniform(*((0.02, 0.12) if placement == "side" else (0.15, 0.4))) * w
                 cx0 = sx - gap - cw if left else sx + sw + gap
                 cy1 = y_table + rng.uniform(-0.01, 0.04) * h
-            else:
+            elif placement == "front":
                 cx0 = rng.uniform(m, w - cw - m)
                 cy1 = y_table + rng.uniform(0.3, 1.5) * ch
+            else:  # on the table beside the label card
+                gap = rng.uniform(0.01, 0.04) * w
+                cx0 = card[0] - gap - cw if left else card[2] + gap
+                cy1 = card[3] + rng.uniform(-0.02, 0.01) * h
             cube_box = (cx0, cy1 - ch, cx0 + cw, cy1)
-            if not _fits(cube_box, w, h, m * 0.5) or _overlap(cube_box, spec_box, 0.01 * w):
+            if not _fits(cube_box, w, h, m * 0.5) or _overlap(cube_box, spec_box, 0.01 * w) or \
+                    (card is not None and _overlap(cube_box, card, 0.005 * w)):
                 continue
             cube_xy = (cx0 + max(-dx, 0), cy1 - c)
-        card = None
-        if want_card:
-            cw_ = rng.uniform(0.22, 0.42) * w
-            ch_ = cw_ * rng.uniform(0.28, 0.5)
-            for attempt in range(16):  # in front of the specimen first, then anywhere beside it
-                x0 = rng.uniform(m, max(m, w - cw_ - m))
-                low = y_table + 0.01 * h if attempt < 6 else sy
-                y0 = rng.uniform(low, max(low, h - ch_ - m))
-                box = (x0, y0, x0 + cw_, y0 + ch_)
-                if _fits(box, w, h, m * 0.5) and not _overlap(box, spec_box, 0.01 * w) and \
-                        (cube_box is None or not _overlap(box, cube_box, 0.01 * w)):
-                    card = box
-                    break
+        if want_card and card is None:
+            card = _place_card(rng, w, h, m, y_table, sy, spec_box, cube_box)
         return Layout((sx, sy), cube_xy, card, stand)
     return None
 
 
-def draw_cube(img: np.ndarray, rng: np.random.Generator, style: SynthStyle, x0: float, y0: float,
+def _place_card(rng, w, h, m, y_table, sy, spec_box, cube_box):
+    """A label-card box in front of the specimen if one fits, else anywhere beside it; None if none fits."""
+    cw = rng.uniform(0.22, 0.42) * w
+    ch = cw * rng.uniform(0.28, 0.5)
+    for attempt in range(16):
+        x0 = rng.uniform(m, max(m, w - cw - m))
+        low = y_table + 0.01 * h if attempt < 6 else sy
+        y0 = rng.uniform(low, max(low, h - ch - m))
+        box = (x0, y0, x0 + cw, y0 + ch)
+        if _fits(box, w, h, m * 0.5) and not _overlap(box, spec_box, 0.01 * w) and \
+                (cube_box is None or not _overlap(box, cube_box, 0.01 * w)):
+            return box
+    return None
+
+
+def draw_cube(img: np.ndarray, rng: np.random.Generator, style: SynthStyle, kind: str, x0: float, y0: float,
               c: float, dx: float, dy: float) -> np.ndarray:
-    """Draw the grey reference cube in place on uint8 RGB `img`; front face top-left (x0, y0), edge c px,
-    top face offset (dx, -dy). Returns the pre-warp outline points (8, 2): front quad then silhouette."""
-    g = uniform(rng, style.cube_grey)
+    """Draw a reference cube of `kind` (`CUBE_EDGE_CM`) in place on uint8 RGB `img`: front face top-left
+    (x0, y0), edge c px, top face offset (dx, -dy) px, its faces' markings printed or engraved with OpenCV
+    text mapped onto each face in perspective. Returns the pre-warp outline points (8, 2): front quad then
+    the silhouette's box."""
     front = np.array([[x0, y0], [x0 + c, y0], [x0 + c, y0 + c], [x0, y0 + c]])
     top = np.array([[x0, y0], [x0 + c, y0], [x0 + c + dx, y0 - dy], [x0 + dx, y0 - dy]])
     side = (np.array([[x0 + c, y0], [x0 + c + dx, y0 - dy], [x0 + c + dx, y0 + c - dy], [x0 + c, y0 + c]])
             if dx > 0 else np.array([[x0, y0], [x0 + dx, y0 - dy], [x0 + dx, y0 + c - dy], [x0, y0 + c]]))
+    # the faces as seen upright from the camera: corners top-left, top-right, bottom-right, bottom-left
+    faces = {"front": front, "top": top[[3, 2, 1, 0]], "side": side if dx > 0 else side[[1, 0, 3, 2]]}
+    g = uniform(rng, (18, 50)) if kind == "engraved" else uniform(rng, style.cube_grey)
 
     def fill(poly, level):
         col = tuple(float(np.clip(level + t, 0, 255)) for t in rng.uniform(-3, 3, 3))
@@ -231,29 +271,119 @@ def draw_cube(img: np.ndarray, rng: np.random.Generator, style: SynthStyle, x0: 
         fill(side, g * rng.uniform(0.6, 0.8))
     fill(top, min(g * rng.uniform(1.2, 1.45) + 10, 245))
     fill(front, g)
-    # brushed metal: faint vertical gradient over the front face
-    ix0, iy0, ix1, iy1 = int(np.ceil(x0)), int(np.ceil(y0)), int(x0 + c), int(y0 + c)
-    if ix1 > ix0 + 2 and iy1 > iy0 + 2:
-        ramp = np.linspace(rng.uniform(0.92, 1.0), rng.uniform(1.0, 1.08), iy1 - iy0, dtype=np.float32)
-        patch = img[iy0:iy1, ix0:ix1].astype(np.float32) * ramp[:, None, None]
-        img[iy0:iy1, ix0:ix1] = np.clip(patch, 0, 255).astype(np.uint8)
-    ink = tuple(float(v) for v in np.full(3, rng.uniform(20, 55)))
-    thick = max(1, int(round(c / 35)))
-    label = "1 cm" if rng.random() < 0.75 else "1 CM"
-    (tw, th), _ = cv2.getTextSize(label, FONT, 1.0, thick)
-    scale = 0.55 * c / tw
-    tx, ty = x0 + (c - tw * scale) / 2, y0 + 0.5 * c + th * scale * 1.1
-    cv2.putText(img, label, (int(round(tx)), int(round(ty))), FONT, scale, ink, thick, cv2.LINE_AA)
-    bar = c / CUBE_CM  # the printed bar is 1 cm long
-    by = y0 + 0.36 * c
-    bx0, bx1 = x0 + (c - bar) / 2, x0 + (c + bar) / 2
-    pts = [((bx0, by), (bx1, by)), ((bx0, by - 0.06 * c), (bx0, by + 0.06 * c)),
-           ((bx1, by - 0.06 * c), (bx1, by + 0.06 * c))]
-    for p, q in pts:
-        cv2.line(img, (int(round(p[0] * 16)), int(round(p[1] * 16))), (int(round(q[0] * 16)), int(round(q[1] * 16))),
-                 ink, thick, cv2.LINE_AA, 4)
+    n = 2 * max(4, int(np.ceil(c)))  # face canvases at twice the face's resolution
+    if kind == "engraved":
+        _draw_engraved(img, rng, faces, n, c, dy)
+    else:
+        ix0, iy0, ix1, iy1 = int(np.ceil(x0)), int(np.ceil(y0)), int(x0 + c), int(y0 + c)
+        if ix1 > ix0 + 2 and iy1 > iy0 + 2:  # brushed metal: a faint vertical gradient over the front face
+            ramp = np.linspace(rng.uniform(0.92, 1.0), rng.uniform(1.0, 1.08), iy1 - iy0, dtype=np.float32)
+            patch = img[iy0:iy1, ix0:ix1].astype(np.float32) * ramp[:, None, None]
+            img[iy0:iy1, ix0:ix1] = np.clip(patch, 0, 255).astype(np.uint8)
+        if kind == "grey_1cm":
+            _draw_grey_ruled(img, rng, faces, n, dy)
+        else:
+            _draw_printed_bar(img, rng, faces, n)
     silhouette = np.concatenate([front, top, side])
     return np.concatenate([front, _box_corners(silhouette)])
+
+
+def _draw_engraved(img, rng, faces, n, c, dy) -> None:
+    """Black cube: a soft sheen across the front face, a lit front-top edge, white engraved "T." over
+    "1 CM" on one face and "S." on the other visible one (front and top swap at random)."""
+    u = np.linspace(0, 1, n, dtype=np.float32)
+    band = np.exp(-((u[None, :] + u[:, None] - rng.uniform(0.5, 1.5)) / rng.uniform(0.25, 0.5)) ** 2)
+    _ink_face(img, faces["front"], (band * rng.uniform(20, 50)).astype(np.uint8), (190, 190, 195))
+    p, q = faces["front"][0], faces["front"][1]
+    cv2.line(img, tuple(np.round(p * 16).astype(int)), tuple(np.round(q * 16).astype(int)),
+             (150, 150, 155), max(1, int(round(c / 40))), cv2.LINE_AA, 4)
+    ink = tuple(float(v) for v in np.full(3, rng.uniform(185, 235)))
+    thick = max(1, int(round(n / 36)))
+    letters = np.zeros((n, n), np.uint8)
+    _print(letters, "T.", 0.53 * n, 0.33 * n, 0.32 * n, thick)
+    _print(letters, "1 CM", 0.5 * n, 0.72 * n, 0.15 * n, thick)
+    s_face = np.zeros((n, n), np.uint8)
+    _print(s_face, "S.", 0.5 * n, 0.5 * n, 0.36 * n, thick)
+    front, other = (letters, s_face) if rng.random() < 0.6 else (s_face, letters)
+    _ink_face(img, faces["front"], front, ink)
+    if dy > 0.15 * c:  # the top face is too thin to show legible letters below that
+        _ink_face(img, _turned(faces["top"], rng), other, ink)
+
+
+def _draw_grey_ruled(img, rng, faces, n, dy) -> None:
+    """Grey metal cube: "1cm" over a 10 mm ruler on the front face, "10mm" and a ruler on the top face
+    (the 10 mm ruler is 10 / 12.7 of the face's edge, so visibly shorter)."""
+    ink = tuple(float(v) for v in np.full(3, rng.uniform(15, 50)))
+    thick = max(1, int(round(n / 40)))
+    mm = n / (CUBE_EDGE_CM["grey_1cm"] * 10)  # canvas px per mm
+    face = np.zeros((n, n), np.uint8)
+    _print(face, "1cm", 0.5 * n, 0.45 * n, 0.2 * n, thick)
+    _ruler(face, 0.5 * n, 0.7 * n, mm, thick)
+    _ink_face(img, faces["front"], face, ink)
+    if dy > 1.5:
+        top = np.zeros((n, n), np.uint8)
+        _print(top, "10mm", 0.5 * n, 0.58 * n, 0.2 * n, thick)
+        _ruler(top, 0.5 * n, 0.3 * n, mm, thick)
+        _ink_face(img, _turned(faces["top"], rng), top, ink)
+
+
+def _draw_printed_bar(img, rng, faces, n) -> None:
+    """Printed cube: "1 cm" (or "1 CM") under a bar exactly 1 cm long with end ticks, on the front face."""
+    ink = tuple(float(v) for v in np.full(3, rng.uniform(20, 55)))
+    thick = max(1, int(round(n / 35)))
+    face = np.zeros((n, n), np.uint8)
+    label = "1 cm" if rng.random() < 0.75 else "1 CM"
+    (tw, th), _ = cv2.getTextSize(label, FONT, 1.0, thick)
+    _print(face, label, 0.5 * n, 0.5 * n + 0.55 * n * th / tw * 0.6, 0.55 * n * th / tw, thick)
+    bar = n / CUBE_EDGE_CM["printed_bar"]  # the printed bar is 1 cm long
+    by, bx0, bx1 = 0.36 * n, (n - bar) / 2, (n + bar) / 2
+    for p, q in (((bx0, by), (bx1, by)), ((bx0, by - 0.06 * n), (bx0, by + 0.06 * n)),
+                 ((bx1, by - 0.06 * n), (bx1, by + 0.06 * n))):
+        cv2.line(face, (int(round(p[0] * 16)), int(round(p[1] * 16))), (int(round(q[0] * 16)), int(round(q[1] * 16))),
+                 255, thick, cv2.LINE_AA, 4)
+    _ink_face(img, faces["front"], face, ink)
+
+
+def _turned(quad: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The top face's markings face the camera or (half the time) the back of the cube."""
+    return quad if rng.random() < 0.5 else np.roll(quad, 2, axis=0)
+
+
+def _print(canvas: np.ndarray, text: str, cx: float, cy: float, height: float, thick: int) -> None:
+    """Write `text` (value 255) on a uint8 canvas, centred at (cx, cy) px with capital height `height` px."""
+    (tw, th), _ = cv2.getTextSize(text, FONT, 1.0, thick)
+    scale = height / th
+    cv2.putText(canvas, text, (int(round(cx - tw * scale / 2)), int(round(cy + height / 2))), FONT, scale, 255, thick,
+                cv2.LINE_AA)
+
+
+def _ruler(canvas: np.ndarray, cx: float, y: float, mm: float, thick: int) -> None:
+    """A 10 mm ruler (value 255, uint8 canvas) centred at cx on line y: a base line, ticks every mm, longer at 0, 5, 10 mm."""
+    x0 = cx - 5 * mm
+    pts = [((x0, y), (x0 + 10 * mm, y))]
+    for k in range(11):
+        t = (0.09 if k in (0, 10) else 0.065 if k == 5 else 0.04) * canvas.shape[0]
+        pts.append(((x0 + k * mm, y - t), (x0 + k * mm, y + t * 0.4)))
+    for p, q in pts:
+        cv2.line(canvas, (int(round(p[0] * 16)), int(round(p[1] * 16))), (int(round(q[0] * 16)), int(round(q[1] * 16))),
+                 255, thick, cv2.LINE_AA, 4)
+
+
+def _ink_face(img: np.ndarray, quad: np.ndarray, alpha: np.ndarray, ink: tuple) -> None:
+    """Blend colour `ink` into uint8 RGB `img` with opacity `alpha` / 255 (a square uint8 canvas drawn at
+    twice the face's resolution and halved here) mapped onto the face `quad` (corners top-left, top-right,
+    bottom-right, bottom-left, px)."""
+    x0, y0 = np.maximum(np.floor(quad.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(quad.max(0)).astype(int) + 2, [img.shape[1], img.shape[0]])
+    if x1 <= x0 or y1 <= y0:
+        return
+    alpha = cv2.resize(alpha, (alpha.shape[1] // 2, alpha.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    n = alpha.shape[0]
+    src = np.float32([[0, 0], [n, 0], [n, n], [0, n]])
+    hom = cv2.getPerspectiveTransform(src, (quad - [x0, y0]).astype(np.float32))
+    a = cv2.warpPerspective(alpha, hom, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR)[..., None] / np.float32(255)
+    roi = img[y0:y1, x0:x1]
+    roi[...] = np.clip(roi * (1 - a) + np.float32(ink) * a + 0.5, 0, 255).astype(np.uint8)
 
 
 def _box_corners(points: np.ndarray) -> np.ndarray:
@@ -316,7 +446,9 @@ def render_photo(species: Species, rng: np.random.Generator, longest: int, style
 
     spec = render_specimen(species, uniform(rng, style.specimen_frac) * short, rng, light)
     has_cube = rng.random() < style.cube_probability
-    c = uniform(rng, style.cube_frac) * short
+    kind = choose(rng, style.cube_kinds) if has_cube else None
+    cube_px_per_cm = uniform(rng, style.cube_frac) * short / REFERENCE_EDGE_CM
+    c = cube_px_per_cm * CUBE_EDGE_CM[kind] if has_cube else 0.0  # the front face's edge, px
     cube_geom = (c, uniform(rng, style.cube_azimuth) * c, uniform(rng, style.cube_elevation) * c) if has_cube else None
     want_card = rng.random() < style.card_probability
     want_stand = rng.random() < style.stand_probability
@@ -338,8 +470,8 @@ def render_photo(species: Species, rng: np.random.Generator, longest: int, style
     sh, sw = smask.shape
     sx, sy = int(round(layout.spec_xy[0])), int(round(layout.spec_xy[1]))
 
-    # the specimen plane's scale: the cube's front edge is 1.27 cm, up to a small depth difference
-    px_per_cm = c / CUBE_CM / (1 + rng.uniform(-1, 1) * style.cube_scale_jitter)
+    # the specimen plane's scale: the cube's, up to a small depth difference
+    px_per_cm = cube_px_per_cm / (1 + rng.uniform(-1, 1) * style.cube_scale_jitter)
 
     if rng.random() < style.horizon_probability:  # the table's back edge, a little above the specimen's base
         edge = (sy + sh * rng.uniform(0.3, 0.8)) / q
@@ -372,7 +504,7 @@ def render_photo(species: Species, rng: np.random.Generator, longest: int, style
 
     cube_pts = None
     if layout.cube_xy is not None:
-        cube_pts = draw_cube(img, rng, style, *layout.cube_xy, c, *cube_geom[1:])
+        cube_pts = draw_cube(img, rng, style, kind, *layout.cube_xy, c, *cube_geom[1:])
     if layout.card is not None:
         draw_card(img, rng, layout.card, species)
 
@@ -399,12 +531,13 @@ def render_photo(species: Species, rng: np.random.Generator, longest: int, style
         "true_size_cm": true_size_cm,
         "cm_per_px": 1.0 / (px_per_cm * local_scale),
         "specimen_box": [int(xs.min()) + mx, int(ys.min()) + my, int(xs.max()) + 1 + mx, int(ys.max()) + 1 + my],
-        "cube_box": None, "cube_outline_box": None, "cube_side_px": None, "card_box": None,
+        "cube_box": None, "cube_outline_box": None, "cube_side_px": None, "cube_kind": None, "card_box": None,
         "habit": spec.habit,
     }
     if cube_pts is not None:
         wp = warp_pts(cube_pts)
         front, outline = wp[:4], wp[4:]
+        truth["cube_kind"] = kind
         truth["cube_box"] = _round_box(front)
         truth["cube_outline_box"] = _round_box(outline)
         truth["cube_side_px"] = float(np.mean([np.linalg.norm(front[i] - front[(i + 1) % 4]) for i in range(4)]))
