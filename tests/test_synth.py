@@ -12,12 +12,13 @@ import pytest
 
 from minerals.data import synth
 from minerals.data.synth import PARAMS_FILE, SynthStyle, class_counts, ensure_synthetic, generate
-from minerals.data.synth_scene import CUBE_CM, feret_px, render_photo
+from minerals.data.synth_scene import CUBE_EDGE_CM, draw_cube, feret_px, render_photo
 from minerals.data.synth_specimen import HABITS, load_species, render_specimen, Light
 
 TINY = dict(classes=4, per_class=3, image_size=128, seed=0, n_segm=3)
 FULL_COLUMNS = ["id", "path", "en_name", "ru_name", "height", "width", "description", "mineral_boxes",
-                "true_class", "true_size_cm", "cm_per_px", "cube_side_px", "specimen_box", "cube_box", "card_box"]
+                "true_class", "true_size_cm", "cm_per_px", "cube_side_px", "cube_kind", "specimen_box", "cube_box",
+                "card_box"]
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -55,6 +56,10 @@ def test_layout_columns_and_images(tiny):
     imgs = sorted(p.name for p in (tiny / "segm" / "img").iterdir())
     masks = sorted(p.name for p in (tiny / "segm" / "mask").iterdir())
     assert imgs == masks and len(imgs) == 3
+    # the cube kind drawn is recorded in both tables, empty exactly where there is no cube
+    assert set(full["cube_kind"]) <= set(CUBE_EDGE_CM) | {""}
+    assert ((full["cube_kind"] == "") == (full["cube_box"] == "")).all()
+    assert (merged["cube_kind_x"] == merged["cube_kind_y"]).all() and (size["cube_kind"] != "").all()
     params = json.loads((tiny / PARAMS_FILE).read_text())
     assert params["classes"] == 4 and params["style"]["card_probability"] == SynthStyle().card_probability
 
@@ -95,8 +100,8 @@ def test_photo_truth_is_what_was_drawn():
         assert t["specimen_box"] == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
         # the longest extent measured on the (warped) photo agrees with the truth up to the mild perspective
         assert feret_px(photo.mask) * t["cm_per_px"] == pytest.approx(t["true_size_cm"], rel=0.06)
-        # the cube's front face is 1.27 cm up to the depth jitter and the perspective
-        assert t["cube_side_px"] * t["cm_per_px"] == pytest.approx(CUBE_CM, rel=0.08)
+        # the cube's front face is its kind's edge up to the depth jitter and the perspective
+        assert t["cube_side_px"] * t["cm_per_px"] == pytest.approx(CUBE_EDGE_CM[t["cube_kind"]], rel=0.08)
         x0, y0, x1, y1 = t["cube_box"]
         assert not photo.mask[int(y0) + 1:int(y1) - 1, int(x0) + 1:int(x1) - 1].any()
         assert t["card_box"] is None or not _boxes_overlap(t["card_box"], t["specimen_box"])
@@ -208,3 +213,79 @@ def test_larger_subsets_are_written_when_there_are_enough_species(tmp_path):
     counts = pd.read_csv(root / "minerals_full.csv")["en_name"].value_counts()
     assert set(sub10["en_name"]) == set(counts.index[:10]) and counts.iloc[9] > counts.iloc[10]
     assert not (root / "minerals_98.csv").exists()
+
+
+def _cube_photo(kind, seed=0, **style):
+    fields = dict(cube_kinds={kind: 1.0}, cube_probability=1.0, **style)
+    return render_photo(load_species()[seed % 6], np.random.default_rng([7, seed]), 320, SynthStyle(**fields))
+
+
+def test_cube_kinds_match_the_size_package():
+    from minerals.size.kinds import EDGE_CM
+    assert CUBE_EDGE_CM == dict(EDGE_CM)
+    assert set(SynthStyle().cube_kinds) == set(CUBE_EDGE_CM)  # the default mixes all three
+
+
+@pytest.mark.parametrize("kind", sorted(CUBE_EDGE_CM))
+def test_cube_edge_is_the_kinds_edge_exactly(kind):
+    """Without depth jitter and perspective the truth is exact: cube px * cm per px = the kind's edge."""
+    for seed in range(4):
+        photo = _cube_photo(kind, seed, perspective=0.0, cube_scale_jitter=0.0)
+        t = photo.truth
+        assert t["cube_kind"] == kind
+        assert t["cube_side_px"] * t["cm_per_px"] == pytest.approx(CUBE_EDGE_CM[kind], rel=1e-6)  # float32 corners
+        # the specimen's true size is its pixel extent at the cube's scale
+        scale = CUBE_EDGE_CM[kind] / t["cube_side_px"]
+        assert t["true_size_cm"] == pytest.approx(feret_px(photo.mask) * scale, rel=1e-6)
+
+
+def test_an_engraved_cube_is_smaller_in_pixels_for_the_same_scale():
+    sides = {kind: _cube_photo(kind, 1, perspective=0.0, cube_scale_jitter=0.0).truth for kind in CUBE_EDGE_CM}
+    assert sides["engraved"]["cm_per_px"] == pytest.approx(sides["grey_1cm"]["cm_per_px"], rel=1e-9)
+    assert sides["engraved"]["cube_side_px"] / sides["grey_1cm"]["cube_side_px"] == pytest.approx(1 / 1.27, rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", sorted(CUBE_EDGE_CM))
+def test_each_cube_kind_renders_its_look(kind):
+    img = np.full((220, 220, 3), 200, np.uint8)
+    x0, y0, c, dx, dy = 40.0, 70.0, 120.0, 25.0, 45.0
+    draw_cube(img, np.random.default_rng(0), SynthStyle(cube_grey=(120, 120)), kind, x0, y0, c, dx, dy)
+    front = img[int(y0) + 4:int(y0 + c) - 4, int(x0) + 4:int(x0 + c) - 4].mean(2)
+    top = img[int(y0 - dy) + 6:int(y0) - 4, int(x0 + dx) + 6:int(x0 + c) - 6].mean(2)
+    face = np.median(front)
+    if kind == "engraved":  # black with white engraved letters
+        assert face < 70 and (front > 150).mean() > 0.01
+    else:  # grey metal with dark print
+        assert 100 < face < 160 and (front < face - 50).mean() > 0.01
+    # the top face is marked on the grey cube (its 10 mm ruler) and the engraved one ("S."), not the printed one
+    top_marked = (np.abs(top - np.median(top)) > 50).mean() > 0.005
+    assert top_marked == (kind != "printed_bar")
+
+
+@pytest.mark.parametrize("kind", sorted(CUBE_EDGE_CM))
+def test_cube_photos_are_deterministic_for_a_seed(kind):
+    a, b = _cube_photo(kind, 2), _cube_photo(kind, 2)
+    assert np.array_equal(a.image, b.image) and a.truth == b.truth
+    assert not np.array_equal(a.image, _cube_photo(kind, 3).image)
+
+
+def test_unknown_cube_kind_or_placement_is_named(tmp_path):
+    with pytest.raises(ValueError, match="cube_kinds: unknown 'wooden'"):
+        SynthStyle(cube_kinds={"engraved": 1.0, "wooden": 1.0})
+    with pytest.raises(ValueError, match="cube_kinds: unknown 'wooden'"):
+        generate(tmp_path / "x", **TINY, style={"cube_kinds": {"wooden": 1.0}})
+    with pytest.raises(ValueError, match="cube_placement: unknown 'ceiling'"):
+        SynthStyle(cube_placement={"ceiling": 1.0})
+    with pytest.raises(ValueError, match="positive sum"):
+        SynthStyle(cube_kinds={"engraved": 0.0})
+
+
+def test_cube_far_from_the_specimen_or_beside_the_card():
+    for seed in range(4):
+        far = _cube_photo("grey_1cm", seed, perspective=0.0, cube_placement={"far": 1.0})
+        spec, cube = far.truth["specimen_box"], far.truth["cube_outline_box"]
+        assert max(spec[0] - cube[2], cube[0] - spec[2]) >= 0.15 * far.image.shape[1] - 1
+        near = _cube_photo("engraved", seed, perspective=0.0, cube_placement={"card": 1.0}, card_probability=1.0)
+        card, cube = near.truth["card_box"], near.truth["cube_outline_box"]
+        gap = max(card[0] - cube[2], cube[0] - card[2])
+        assert 0 <= gap <= 0.05 * near.image.shape[1] and cube[3] > card[1]  # on the table right next to the card

@@ -27,7 +27,18 @@ STYLES = {
     "small_far_specimen": {"backdrops": {"white": 0.5, "grey": 0.5}, "specimen_frac": [0.25, 0.45],
                            "cube_frac": [0.05, 0.09], "cube_placement": {"side": 1.0}, "aspects": {"3:4": 0.5, "4:3": 0.5},
                            "horizon_probability": 0.7, "card_probability": 0.8},
+    "engraved_pale_sweep": {"cube_kinds": {"engraved": 1.0}, "backdrops": {"white": 0.6, "grey": 0.4},
+                            "gradient": [0.2, 0.45], "cube_frac": [0.05, 0.11], "cube_elevation": [0.25, 0.5],
+                            "cube_azimuth": [-0.35, 0.35], "cube_placement": {"side": 0.4, "far": 0.35, "card": 0.25},
+                            "card_probability": 0.6, "light_elevation": [40.0, 75.0]},
+    "grey_ruler_dark": {"cube_kinds": {"grey_1cm": 1.0}, "backdrops": {"dark": 0.75, "colour": 0.25},
+                        "cube_grey": [100, 160], "cube_elevation": [0.2, 0.45],
+                        "cube_placement": {"card": 0.4, "side": 0.4, "far": 0.2}, "card_probability": 0.75,
+                        "shadow_strength": [0.3, 0.6], "exposure": [0.8, 1.15], "jpeg_quality": [72, 90]},
 }
+"""engraved_pale_sweep: only black engraved 1 cm cubes, seen more from above, on white or grey sweeps with strong
+gradients, often far from the specimen or beside its card; grey_ruler_dark: only grey metal cubes with rulers,
+on dark or coloured backdrops, often beside a label card."""
 
 
 def style_release(style: str, n_size: int = 1, n_segm: int = 1, image_size: int = 512, seed: int = 101) -> Path:
