@@ -14,12 +14,16 @@ highlight of a specimen the backdrop model only partly found); below `SizeConfig
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+from itertools import zip_longest
+
 import cv2
 import numpy as np
 
 from minerals.data.images import shrink
 from minerals.size import cube as cubes
-from minerals.size import kinds, scalebar
+from minerals.size import kinds, ocr, scalebar
 from minerals.size.silhouette import find_silhouettes
 from minerals.size.backdrop import clean, fit_backdrop, foreground
 from minerals.size.cards import find_cards
@@ -39,6 +43,11 @@ CUT_RUN = 0.02  # a specimen touching the frame along this share of a side is cu
 FACE_TRUSTED = 0.5  # a flat square face this good is taken over a cube silhouette
 SILHOUETTE_MIN = 0.12  # a cube silhouette scores at least this to be taken
 MIN_CUBE_FRAC = 0.03  # size prior: a cube's face spans at least this share of the photo's shorter side
+# Reading the cube's text (`ocr`), only when the cheap cues are ambiguous (chosen on the tune half of the
+# real photos, tests/data/real_photos, and the tune synthetic styles):
+READ_MIN = 0.05       # candidates scoring less (silhouettes: their `read_score`) are not read
+MAX_READS = 4         # candidates read per photo at most (about 0.2 s each on one core)
+TEXT_SCORE = 0.8      # a candidate whose text names the cube scores at least this
 
 
 def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
@@ -55,7 +64,7 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     kernel = max(3, round(min(h, w) / 150)) | 1
     objects = cv2.connectedComponentsWithStats(clean(fg, kernel).astype(np.uint8), connectivity=8)[1:3]
 
-    best = _find_cube(lab, cards, result, objects, s, (lab_small, fg))
+    best = _find_cube(rgb, lab, cards, result, objects, s, (lab_small, fg), cfg)
     if best is None:
         return result
     result.cube_box = best.edges
@@ -65,6 +74,9 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     result.cube_kind = best.kind
     result.cm_per_px = kinds.edge_cm(best.kind, cfg.edge_cm) / best.side_px
     if best.side_px < cfg.min_cube_px:
+        if result.cube_text:
+            return result.abstain(f'text says "{result.cube_text}" but the face is {best.side_px:.0f} px '
+                                  f"(< {cfg.min_cube_px:.0f} px)")
         return result.abstain(f"cube too small ({best.side_px:.0f} px < {cfg.min_cube_px:.0f} px)")
 
     specimen = _specimen(fg, best, cards, s, kernel)
@@ -83,8 +95,12 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     fill = specimen_fill(specimen, length_px)
     result.confidence = cube_confidence * min(1.0, fill / FULL_FILL)
     if result.confidence < cfg.min_confidence:
-        why = (f"cube uncertain (confidence {cube_confidence:.2f})" if cube_confidence < cfg.min_confidence
-               else f"specimen outline uncertain (it fills {100 * fill:.0f} % of the square on its length)")
+        if cube_confidence >= cfg.min_confidence:
+            why = f"specimen outline uncertain (it fills {100 * fill:.0f} % of the square on its length)"
+        elif result.cube_text:  # the text says it is the cube: only its edge is in doubt
+            why = f'cube edge uncertain (text "{result.cube_text}" on it; edge confidence {cube_confidence:.2f})'
+        else:
+            why = f"cube uncertain (confidence {cube_confidence:.2f})"
         return result.abstain(f"{why}: confidence {result.confidence:.2f} < {cfg.min_confidence:g}")
     return result
 
@@ -152,17 +168,16 @@ def _on_object(centre, face_box, objects, s: float) -> bool:
     return bw * bh > ON_OBJECT * face
 
 
-def _find_cube(lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: float, small) -> cubes.Face | None:
-    """The measured front face: from the "1 cm" bar when one is readable, else from flat square regions
-    or, when no face is convincing, from the cube's silhouette (`silhouette`; `small` = `(lab, fg)` at
-    work resolution, scale `s`).
-
-    With a bar, the bar gives the scale (edge = 1.27 x its length); the face's edges, searched where the
-    bar predicts them, only lower the confidence when their width disagrees by more than `EDGE_AGREEMENT`.
+def _find_cube(rgb: np.ndarray, lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: float, small,
+               cfg: SizeConfig) -> cubes.Face | None:
+    """The measured front face, from the cheap cues (`_cheap_cube`) or, when these leave it open (no cube,
+    two, or one below `cfg.min_confidence`) and `cfg.ocr`, from the text read on the best few candidates
+    (`_read_text`): a candidate reading "1 cm", "10 mm" or "T." is the cube. Reading can only turn what
+    would have been an abstention into a measurement, never change a confident cheap choice.
     Abstains on `result` (and returns None) when there is no cube or there are two.
     """
     short = min(lab.shape[:2])
-    sils = [c for c in find_silhouettes(*small) if c.score >= SILHOUETTE_MIN]
+    sils = find_silhouettes(*small)
     found = scalebar.find_bars(lab, cards)
     bars = [b for b in found if min(np.subtract(b.face_box()[2:], b.face_box()[:2])) >= MIN_CUBE_FRAC * short]
     tiny = [min(np.subtract(b.face_box()[2:], b.face_box()[:2])) for b in found if b not in bars and b.score > 0.2]
@@ -170,6 +185,33 @@ def _find_cube(lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: f
         if _on_object(bar.centre, bar.face_box(), objects, s):
             bar.score *= OFF_CUBE_PENALTY
     bars = sorted((b for b in bars if b.score > 0.2), key=lambda b: -b.score)
+    faces = _faces(lab, cards, objects, s, tiny)
+    cheap = SizeEstimate()
+    face = _cheap_cube(lab, cheap, s, bars, [f for f in faces if f.score > 0.2],
+                       [c for c in sils if c.score >= SILHOUETTE_MIN], tiny)
+    if cfg.ocr and (face is None or _confidence(face, cfg) < cfg.min_confidence):
+        pool = [_Candidate(b.face_box(), b.score, "bar", b) for b in bars] \
+            + [_Candidate(f.box, f.score, "face", f) for f in faces] \
+            + [_Candidate(tuple(v / s for v in c.box), c.read_score, "silhouette", c) for c in sils]
+        read = _read_text(rgb, pool, result)
+        if not result.ok:
+            return None
+        if read is not None:
+            return _confirmed(read, pool, lab, result, s, cfg)
+    result.status, result.cube_box, result.cube_kind = cheap.status, cheap.cube_box, cheap.cube_kind
+    return face
+
+
+def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, faces: list, sils: list,
+                tiny: list) -> cubes.Face | None:
+    """The front face from the cheap cues: the "1 cm" bar when one is readable, else flat square
+    regions or, when no face is convincing, the cube's silhouette (`silhouette`; work px / `s` = full px).
+
+    With a bar, the bar gives the scale (edge = 1.27 x its length); the face's edges, searched where the
+    bar predicts them, only lower the confidence when their width disagrees by more than `EDGE_AGREEMENT`.
+    Abstains on `result` (and returns None) when there is no cube or there are two.
+    """
+    short = min(lab.shape[:2])
     if bars and sils and bars[0].score < FACE_TRUSTED and sils[0].score >= FACE_TRUSTED \
             and not _inside(bars[0].centre, tuple(v / s for v in sils[0].box)):
         return _from_silhouette(sils, result, s)  # a weak bar off the only cube-like object: a mark on the specimen
@@ -181,26 +223,7 @@ def _find_cube(lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: f
             result.cube_box = bar.face_box()
             result.abstain("two cubes (cannot tell which one is the reference)")
             return None
-        from_bar = scalebar.FACE_PER_BAR * bar.length_px
-        face = cubes.measure_face(lab[..., 0], cubes.Face(tuple(int(round(v)) for v in bar.face_box()), bar.score),
-                                  predicted=True)
-        if abs(face.side_px / from_bar - 1) > EDGE_AGREEMENT:
-            face.score *= 0.7  # the face's edges do not confirm the bar (side face, low contrast, clutter)
-        face.side_px = from_bar
-        face.kind = kinds.PRINTED_BAR
-        return face
-    faces = []
-    for f in cubes.find_faces(lab, cards):
-        side = min(f.box[2] - f.box[0], f.box[3] - f.box[1])
-        if side >= MIN_CUBE_FRAC * short:
-            faces.append(f)
-        elif f.score > 0.2:
-            tiny.append(side)
-    for face in faces:
-        box = face.box
-        if _on_object(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), box, objects, s):
-            face.score *= OFF_CUBE_PENALTY
-    faces = sorted((f for f in faces if f.score > 0.2), key=lambda f: -f.score)
+        return _bar_face(lab, bar)
     if not faces or faces[0].score < FACE_TRUSTED:
         if sils:
             return _from_silhouette(sils, result, s)
@@ -215,6 +238,110 @@ def _find_cube(lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: f
         result.abstain("two cubes (cannot tell which one is the reference)")
         return None
     return cubes.measure_face(lab[..., 0], faces[0])
+
+
+def _faces(lab: np.ndarray, cards: list, objects, s: float, tiny: list) -> list[cubes.Face]:
+    """Flat square faces, best first, at least `MIN_CUBE_FRAC` of the shorter side (the sides of smaller
+    ones scoring above 0.2 are appended to `tiny`), penalised when on a much larger object."""
+    short = min(lab.shape[:2])
+    faces = []
+    for f in cubes.find_faces(lab, cards):
+        side = min(f.box[2] - f.box[0], f.box[3] - f.box[1])
+        if side >= MIN_CUBE_FRAC * short:
+            faces.append(f)
+        elif f.score > 0.2:
+            tiny.append(side)
+    for face in faces:
+        box = face.box
+        if _on_object(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), box, objects, s):
+            face.score *= OFF_CUBE_PENALTY
+    return sorted(faces, key=lambda f: -f.score)
+
+
+def _bar_face(lab: np.ndarray, bar: scalebar.Bar) -> cubes.Face:
+    """The front face around a "1 cm" bar, its side from the bar (the measured edges only check it)."""
+    from_bar = scalebar.FACE_PER_BAR * bar.length_px
+    face = cubes.measure_face(lab[..., 0], cubes.Face(tuple(int(round(v)) for v in bar.face_box()), bar.score),
+                              predicted=True)
+    if abs(face.side_px / from_bar - 1) > EDGE_AGREEMENT:
+        face.score *= 0.7  # the face's edges do not confirm the bar (side face, low contrast, clutter)
+    face.side_px = from_bar
+    face.kind = kinds.PRINTED_BAR
+    return face
+
+
+@dataclass
+class _Candidate:
+    """A cube candidate of any source (`bar`, `face`, `silhouette`): `box` in full-resolution px, `score`
+    (for silhouettes their `read_score`), the source's own object `item`, and the `text` read on it."""
+
+    box: tuple
+    score: float
+    source: str
+    item: object
+    text: ocr.CubeText | None = None
+
+
+def _read_text(rgb: np.ndarray, pool: list[_Candidate], result: SizeEstimate) -> _Candidate | None:
+    """The candidate whose text names the cube, of at most `MAX_READS` read (the best of each source in
+    turn, one per place); None when none does (or two do: `result` then abstains)."""
+    ranked = {src: sorted((c for c in pool if c.source == src and c.score >= READ_MIN), key=lambda c: -c.score)
+              for src in ("bar", "face", "silhouette")}
+    order = [c for tier in zip_longest(*ranked.values()) for c in tier if c is not None]
+    chosen: list[_Candidate] = []
+    for c in order:
+        if len(chosen) == MAX_READS:
+            break
+        if not any(_overlap(c.box, k.box) for k in chosen):
+            chosen.append(c)
+    confirmed = []
+    for c in chosen:
+        try:
+            c.text = ocr.read_cube_text(rgb, c.box)
+        except ocr.OcrUnavailable as exc:
+            warnings.warn(f"{exc}; the cube finder goes on with its cheap cues only", stacklevel=2)
+            return None
+        result.ocr_reads += 1
+        result.ocr_seconds += c.text.seconds
+        if c.text.says:
+            confirmed.append(c)
+    if len(confirmed) > 1 and _similar_size(confirmed[0].box, confirmed[1].box):
+        result.cube_box = confirmed[0].box
+        result.abstain(f'two cubes (text "{confirmed[0].text.says}" and "{confirmed[1].text.says}" on two candidates)')
+        return None
+    return max(confirmed, key=lambda c: c.score) if confirmed else None
+
+
+def _confirmed(place: _Candidate, pool: list[_Candidate], lab: np.ndarray, result: SizeEstimate, s: float,
+               cfg: SizeConfig) -> cubes.Face | None:
+    """The face at the `place` whose text names the cube: of the candidates overlapping it, the one that
+    measures best (`_confidence`), scored at least `TEXT_SCORE`, its kind from the text (a lone "T" is the
+    engraved cube) or from the candidate. Abstains when a silhouette there touches the frame."""
+    here = [c for c in pool if c.score >= READ_MIN and _overlap(c.box, place.box)]
+    result.cube_text = place.text.says
+    cut = [c for c in here if c.source == "silhouette" and c.item.cut]
+    if cut:
+        result.cube_box, result.cube_kind = cut[0].box, kinds.ENGRAVED if place.text.engraved else cut[0].item.kind
+        result.abstain(f'cube cut by the frame (text "{place.text.says}" on it)')
+        return None
+    face = max((_face_of(c, lab, s) for c in here), key=lambda f: _confidence(f, cfg))
+    face.score = max(face.score, TEXT_SCORE)
+    if place.text.engraved:
+        face.kind = kinds.ENGRAVED
+    elif face.kind == kinds.ENGRAVED or place.text.says == "10 mm":
+        face.kind = kinds.GREY  # text without the engraved "T." is not the engraved cube
+    return face
+
+
+def _face_of(c: _Candidate, lab: np.ndarray, s: float) -> cubes.Face:
+    """A candidate's measured front face (full-resolution px)."""
+    if c.source == "bar":
+        return _bar_face(lab, c.item)
+    if c.source == "face":
+        return cubes.measure_face(lab[..., 0], c.item)
+    sil = c.item
+    return cubes.Face(tuple(int(round(v)) for v in c.box), sil.score, side_px=sil.side_px / s,
+                      height_px=(sil.box[3] - sil.box[1]) / s, edges=c.box, kind=sil.kind)
 
 
 def _from_silhouette(sils: list, result: SizeEstimate, s: float) -> cubes.Face | None:

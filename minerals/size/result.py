@@ -25,7 +25,10 @@ class SizeEstimate:
     Geometry for overlays (analysed-image pixels): `cube_box` = the cube's front face `(x0, y0, x1, y1)`,
     `specimen_box` the measured box, `outline` an `(N, 2)` contour of the specimen, `extent` the two
     `(x, y)` end points of the measured length, `cards` the label-card boxes that were excluded;
-    `cube_kind` the kind of cube found (`minerals.size.kinds`), whose edge gave the scale.
+    `cube_kind` the kind of cube found (`minerals.size.kinds`), whose edge gave the scale; `cube_text` what
+    the text read on it said (`"1 cm"`, `"10 mm"`, `"T."`; None when unread or unreadable); `ocr_reads` the
+    cube candidates whose text was read (only when the cheap cues were ambiguous) and `ocr_seconds` the time
+    that took (s).
     """
 
     status: str = OK
@@ -39,6 +42,9 @@ class SizeEstimate:
     extent: tuple[tuple[float, float], tuple[float, float]] | None = None
     cards: list = field(default_factory=list)
     cube_kind: str | None = None
+    cube_text: str | None = None
+    ocr_reads: int = 0
+    ocr_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -63,7 +69,9 @@ class SizeConfig:
     synthetic styles (`evaluate.HELD_OUT_STYLES`) the notebook also scores on, `holdout_photos` photos each;
     `edge_cm`: cube kind -> edge in cm, overriding `minerals.size.kinds.EDGE_CM` (the black cube's edge is open);
     `min_confidence`: the improved estimator abstains below this confidence (`MIN_CONFIDENCE`: chosen on the
-    tune styles so that accepted photos carry no error above 50 %, see `evaluate.choose_threshold`).
+    tune styles so that accepted photos carry no error above 50 %, see `evaluate.choose_threshold`);
+    `ocr`: the improved estimator reads the text on cube candidates (easyocr, the `ocr` extra) when its cheap
+    cues are ambiguous (about 0.2 s per candidate read on one core); without easyocr it goes on without text.
     """
 
     methods: tuple[str, ...] = METHODS
@@ -78,6 +86,7 @@ class SizeConfig:
     holdout_photos: int = 40
     edge_cm: dict | None = None
     min_confidence: float = MIN_CONFIDENCE
+    ocr: bool = True
 
     @classmethod
     def from_section(cls, section: dict) -> "SizeConfig":

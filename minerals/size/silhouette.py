@@ -25,6 +25,7 @@ MAX_CHROMA = 22.0       # Lab units from neutral: grey, black and metal cubes
 DARK_L = 80.0           # 25th percentile lightness (0-255) below which a cube is the black engraved kind
 MAX_SPECIMEN_SHARE = 0.6  # a cube's area is at most this share of the largest object's
 LINE_PX = 3             # coloured or dark lines thinner than this (overlay boxes, threads) are dropped
+FLAT_FLOOR = 0.25       # `read_score`: the flat cue floored here (small JPEG thumbnails of marked faces look textured)
 
 
 @dataclass
@@ -32,7 +33,8 @@ class Silhouette:
     """A cube candidate: `box` `(x0, y0, x1, y1)` and `side_px` (front-face edge estimate) in work px,
     `score` in [0, 1], median lightness `face_l` (0-255), `marks` (share of bright or dark marks inside),
     `cut` (touches the frame), `kind` (`minerals.size.kinds`: `engraved` when dark with bright marks,
-    else `grey_1cm`) and `cues` (the soft terms, for reasons and tests)."""
+    else `grey_1cm`), `cues` (the soft terms, for reasons and tests) and `read_score`: the score with the
+    flat cue floored at `FLAT_FLOOR`, which ranks the candidates whose text is worth reading (`minerals.size.ocr`)."""
 
     box: tuple[int, int, int, int]
     side_px: float
@@ -42,6 +44,7 @@ class Silhouette:
     cut: bool
     kind: str
     cues: dict
+    read_score: float = 0.0
 
 
 def _solid_objects(lab: np.ndarray, fg: np.ndarray) -> np.ndarray:
@@ -119,9 +122,10 @@ def find_silhouettes(lab: np.ndarray, fg: np.ndarray) -> list[Silhouette]:
             "whole": 0.7 if cut else 1.0,
             "apart": 0.3 if specimen[min(h - 1, y + bh // 2), min(w - 1, x + bw // 2)] and area < largest else 1.0,
         }
-        score = float(np.prod(list(cues.values())))
+        rest = float(np.prod([v for k, v in cues.items() if k != "flat"]))
+        score, read_score = rest * cues["flat"], rest * max(cues["flat"], FLAT_FLOOR)
         # Seen from slightly above, the silhouette is the front face plus a foreshortened top face: its
         # narrower extent is the edge (a visible side face as well widens it; the confidence says so).
         out.append(Silhouette((x, y, x + bw, y + bh), float(min(bw, bh)), score, face_l, marks, cut,
-                              "engraved" if dark and marks > 0.05 else "grey_1cm", cues))
+                              "engraved" if dark and marks > 0.05 else "grey_1cm", cues, read_score))
     return sorted(out, key=lambda c: -c.score)
