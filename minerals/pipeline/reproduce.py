@@ -93,19 +93,26 @@ def execute(notebook: str, parameters: dict, output: Path, progress: bool = True
     """
     import jupytext
     import papermill
+    import papermill.parameterize
 
     source = (source_dir or notebooks_dir()) / f"{notebook}.py"
     if not source.exists():
         raise ReproduceError(f"notebook source {source} is missing")
     nb = jupytext.read(source)
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    # The notebooks declare their parameters on one line (`profile, data_root, ... = ...`), which papermill's
+    # per-line inference cannot read: inject them here, as papermill would, without its unknown-name warnings.
+    nb.metadata.setdefault("papermill", {})  # as papermill's own loader leaves the notebook
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+    nb = papermill.parameterize.parameterize_notebook(nb, parameters, kernel_name="python3")
     output.parent.mkdir(parents=True, exist_ok=True)
     failed = output.with_suffix(".failed.ipynb")
     start = time.perf_counter()
     try:
         with results.atomic_write(output) as tmp, _inline_figures():
             try:
-                papermill.execute_notebook(nb, str(tmp), parameters=parameters, kernel_name="python3",
+                papermill.execute_notebook(nb, str(tmp), kernel_name="python3",
                                            progress_bar=progress, cwd=str(REPO_ROOT))
             except Exception as exc:  # papermill and the kernel raise many types; all end the same way
                 if tmp.exists():

@@ -264,9 +264,12 @@ def linear_probe(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np
     x, y = train[0][idx], train[1][idx]
     if len(np.unique(y)) < 2:
         raise ValueError(f"the {k}-shot probe needs photos of at least 2 classes in the train split")
-    best = None
-    for c in c_grid:
-        model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x, y)
+    best, previous = None, None
+    for c in sorted(c_grid):  # along the path: each fit starts from the previous C's solution (fewer L-BFGS steps)
+        model = LogisticRegression(C=c, max_iter=2000, random_state=seed, warm_start=True)
+        if previous is not None:
+            model.coef_, model.intercept_ = previous.coef_.copy(), previous.intercept_.copy()
+        previous = model.fit(x, y)
         val_top1 = metrics.topk_accuracy(_full_scores(model, val[0], n_classes), val[1], (1,))["top1"] \
             if len(val[1]) else 0.0
         if best is None or val_top1 > best[0]:
