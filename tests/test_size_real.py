@@ -1,4 +1,5 @@
-"""The cube finder on the hand-labelled real-photo test set (tests/data/real_photos)."""
+"""The cube finder on the hand-labelled real-photo test set (tests/data/real_photos, 28 crops of the two
+reference images). Thresholds were chosen on the `tune` half; the figures that count are the `report` half's."""
 
 from pathlib import Path
 
@@ -8,6 +9,11 @@ from minerals.size import kinds
 from minerals.size.realphotos import in_marked_box, score_real_photos, summary
 
 REAL = Path(__file__).parent / "data" / "real_photos"
+FOUND_TARGET = 0.80  # issue 15: the cube found inside its marked box in >= 80 % of the photos that show one
+FOUND_FLOOR = 0.5    # regression guard on both halves (0.55 report, 0.54 tune when written)
+REASONS = ("no cube found", "two cube", "two cubes", "cube uncertain", "cube edge uncertain", "cube too small",
+           "cube cut by the frame", "text says", "specimen cut by the frame", "no specimen found",
+           "specimen outline uncertain")
 
 
 @pytest.fixture(scope="module")
@@ -21,16 +27,31 @@ def test_every_photo_without_a_cube_abstains(scored):
     assert (none.status != "ok").all(), none[["file", "status"]]
 
 
-def test_cube_found_in_its_marked_box_or_honest_abstention(scored, capsys):
-    """Found or abstained, never measured with a wrong cube, except the known miss grid_r0c1 (a printed
-    bar read on the clear crystal next to a small cube; tune half)."""
+def test_never_measured_with_a_wrong_cube(scored):
+    """Found or abstained: no photo is measured with a cube outside its marked box (both halves)."""
     wrong = scored[scored.outcome == "wrong"]
-    assert set(wrong.file) <= {"grid_r0c1.png"}, wrong[["file", "status"]]
-    table = summary(scored)
+    assert wrong.empty, wrong[["file", "status"]]
+
+
+def test_abstentions_name_their_reason(scored):
+    reasons = scored.status[scored.status != "ok"]
+    assert reasons.str.startswith(REASONS).all(), reasons[~reasons.str.startswith(REASONS)]
+
+
+def test_cube_found_in_its_marked_box(scored, capsys):
+    """The issue's target on the report half; with the text reader (easyocr), as the default configuration runs."""
+    pytest.importorskip("easyocr")
+    table = summary(scored).set_index("split")
     with capsys.disabled():
-        print("\n" + table.to_string(index=False))
-    assert (table.found > 0).all()  # the finder finds cubes on both halves, not only where it was tuned
-    assert len(scored) >= 24
+        print("\n" + table.to_string())
+    assert (table.found >= FOUND_FLOOR).all(), table.found
+    assert (table.kind_right >= 0.8).all(), table.kind_right  # the kind found (its edge gives the scale)
+    report = scored[(scored.split == "report") & scored.cube_visible]
+    found = report.outcome.isin(("measured", "found"))
+    if found.mean() < FOUND_TARGET:
+        missed = ", ".join(f"{r.file} ({r.outcome}: {r.status[:40]})" for r in report[~found].itertuples())
+        pytest.xfail(f"cube found in {found.sum()}/{len(report)} report-half photos ({found.mean():.0%} < "
+                     f"{FOUND_TARGET:.0%}, issue 15); missed: {missed}")
 
 
 def test_marked_box_rule():

@@ -214,7 +214,7 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
     short = min(lab.shape[:2])
     if bars and sils and bars[0].score < FACE_TRUSTED and sils[0].score >= FACE_TRUSTED \
             and not _inside(bars[0].centre, tuple(v / s for v in sils[0].box)):
-        return _from_silhouette(sils, result, s)  # a weak bar off the only cube-like object: a mark on the specimen
+        return _from_silhouette(sils, result, s, lab)  # a weak bar off the only cube-like object: a mark on the specimen
     if bars:
         bar = bars[0]
         if len(bars) > 1 and bars[1].score >= TWO_CUBES_SCORE and bars[1].score >= 0.8 * bar.score \
@@ -226,7 +226,7 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
         return _bar_face(lab, bar)
     if not faces or faces[0].score < FACE_TRUSTED:
         if sils:
-            return _from_silhouette(sils, result, s)
+            return _from_silhouette(sils, result, s, lab)
     if not faces:
         result.abstain(f"cube too small ({max(tiny):.0f} px < {MIN_CUBE_FRAC * short:.0f} px, "
                        f"{100 * MIN_CUBE_FRAC:.0f} % of the photo)" if tiny
@@ -266,7 +266,7 @@ def _bar_face(lab: np.ndarray, bar: scalebar.Bar) -> cubes.Face:
     if abs(face.side_px / from_bar - 1) > EDGE_AGREEMENT:
         face.score *= 0.7  # the face's edges do not confirm the bar (side face, low contrast, clutter)
     face.side_px = from_bar
-    face.kind = kinds.PRINTED_BAR
+    face.kind = kinds.GREY if bar.row == scalebar.RULER_ROW else kinds.PRINTED_BAR
     return face
 
 
@@ -339,12 +339,21 @@ def _face_of(c: _Candidate, lab: np.ndarray, s: float) -> cubes.Face:
         return _bar_face(lab, c.item)
     if c.source == "face":
         return cubes.measure_face(lab[..., 0], c.item)
-    sil = c.item
-    return cubes.Face(tuple(int(round(v)) for v in c.box), sil.score, side_px=sil.side_px / s,
-                      height_px=(sil.box[3] - sil.box[1]) / s, edges=c.box, kind=sil.kind)
+    return _silhouette_face(c.item, lab, s)
 
 
-def _from_silhouette(sils: list, result: SizeEstimate, s: float) -> cubes.Face | None:
+def _silhouette_face(sil, lab: np.ndarray, s: float) -> cubes.Face:
+    """The front face of a silhouette (work px / `s` = full px): its edges measured at full resolution at
+    the lightness steps near the front box (`cube.measure_face`: a soft shadow is not the cube), unless
+    that makes it less square than the front box itself (marks or a face edge taken for its outline)."""
+    front = tuple(v / s for v in sil.front)
+    boxed = cubes.Face(tuple(int(round(v)) for v in front), sil.score, side_px=front[2] - front[0],
+                       height_px=front[3] - front[1], edges=front, kind=sil.kind)
+    measured = cubes.measure_face(lab[..., 0], cubes.Face(boxed.box, sil.score, kind=sil.kind), predicted=True)
+    return min((measured, boxed), key=lambda f: abs(f.squareness - 1.0))
+
+
+def _from_silhouette(sils: list, result: SizeEstimate, s: float, lab: np.ndarray) -> cubes.Face | None:
     """The cube from its best silhouette (work px / `s` = full px), or None with a specific abstention."""
     best = sils[0]
     box = tuple(v / s for v in best.box)
@@ -355,8 +364,7 @@ def _from_silhouette(sils: list, result: SizeEstimate, s: float) -> cubes.Face |
     if len(sils) > 1 and sils[1].score >= 0.8 * best.score and _similar_size(best.box, sils[1].box):
         result.abstain(f"two cube candidates disagree (silhouette scores {best.score:.2f} and {sils[1].score:.2f})")
         return None
-    return cubes.Face(tuple(int(round(v)) for v in box), best.score, side_px=best.side_px / s,
-                      height_px=(best.box[3] - best.box[1]) / s, edges=box, kind=best.kind)
+    return _silhouette_face(best, lab, s)
 
 
 def _cube_zone(face: cubes.Face, s: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -1,7 +1,8 @@
 """The "1 cm" bar printed on the reference cube's front face: where the cube is, and a scale of its own.
 
 The bar is a thin dark horizontal line, exactly 1 cm long between its two short end ticks, on the
-cube's uniform grey front face, a third of the way down, with the "1 cm" text below it. It is found
+cube's uniform grey front face, a third of the way down, with the "1 cm" text below it; the grey metal
+cube's 10 mm ruler is one too, 70 % of the way down with "1cm" above it (`RULER_ROW`). It is found
 in the photo's dark thin strokes (black-hat transform) as a horizontal run on a grey, non-paper
 surface; its length is measured between the end ticks (centroids of the ink above and below the
 line) or, when the ticks are too small to see, between the half-maximum ends of the line.
@@ -15,26 +16,30 @@ import cv2
 import numpy as np
 
 FACE_PER_BAR = 1.27   # cube edge / bar length (the bar is 1 cm, the edge 1.27 cm)
-BAR_ROW = 0.36        # the bar's height on the face, fraction of the edge from the top
-MIN_BAR_PX = 8
+BAR_ROW = 0.36        # the bar's height on the face, fraction of the edge from the top (text below it)
+RULER_ROW = 0.70      # the grey cube's 10 mm ruler, "1cm" above it
+MIN_BAR_PX = 10      # px: shorter dark runs are specimen texture (the smallest tune-half real cube, 16 px, has a 12.6 px bar)
 MAX_CHROMA = 16.0
 PAPER_L = 200
 
 
 @dataclass
 class Bar:
-    """A scale bar: `length_px` between its ticks, `centre` `(x, y)` px, `score` in [0, 1], `ticks` seen."""
+    """A scale bar: `length_px` between its ticks, `centre` `(x, y)` px, `score` in [0, 1], `ticks` seen,
+    `row`: its height on the face, fraction of the edge from the top (`BAR_ROW`, or `RULER_ROW` for the
+    grey cube's ruler)."""
 
     length_px: float
     centre: tuple[float, float]
     score: float
     ticks: bool
+    row: float = BAR_ROW
 
     def face_box(self) -> tuple[float, float, float, float]:
         """The front face `(x0, y0, x1, y1)` predicted from the bar's place and length."""
         c = FACE_PER_BAR * self.length_px
         x, y = self.centre
-        return x - c / 2, y - BAR_ROW * c, x + c / 2, y + (1 - BAR_ROW) * c
+        return x - c / 2, y - self.row * c, x + c / 2, y + (1 - self.row) * c
 
 
 def ink_map(L: np.ndarray) -> np.ndarray:
@@ -65,31 +70,45 @@ def find_bars(lab: np.ndarray, exclude: list) -> list[Bar]:
         if bar is None:
             continue
         length, ticks, xc = bar
-        cand = Bar(length, (xc, yb), 0.0, ticks)
-        fx0, fy0, fx1, fy1 = (int(round(v)) for v in cand.face_box())
-        if fx0 < 0 or fy0 < 0 or fx1 > W or fy1 > H or _on_card(cand, exclude):
-            continue
-        face = lab[fy0:fy1, fx0:fx1].reshape(-1, 3).astype(np.float32)
-        plain = face[strokes[fy0:fy1, fx0:fx1].ravel() == 0]
-        if len(plain) < 20:
-            continue
-        grey = np.median(plain, axis=0)
-        chroma = float(np.hypot(grey[1] - 128, grey[2] - 128))
-        if chroma > MAX_CHROMA or grey[0] > PAPER_L:
-            continue
-        uniform = float(np.mean(np.abs(plain[:, 0] - grey[0]) < 20))
-        text_rows = strokes[int(yb + 0.1 * (fy1 - fy0)):int(yb + 0.4 * (fy1 - fy0)), fx0:fx1]
-        text = text_rows.size > 0 and 0.03 <= float(text_rows.mean()) <= 0.5
-        cand.score = float(min(1.0, max(0.0, (uniform - 0.5) / 0.4)) * (1.0 if ticks else 0.8) * (1.0 if text else 0.7)
-                           * (1.0 - 0.5 * chroma / MAX_CHROMA))
-        if cand.score > 0.2:
-            bars.append(cand)
+        best = None
+        for row in (BAR_ROW, RULER_ROW):  # the printed bar has its text below, the grey cube's ruler above
+            cand = _scored(Bar(length, (xc, yb), 0.0, ticks, row), lab, strokes, exclude)
+            if cand is not None and (best is None or cand.score > best.score):
+                best = cand
+        if best is not None and best.score > 0.2:
+            bars.append(best)
     # The "1 cm" text under a bar can look like a short bar: keep the longest of overlapping candidates.
     kept: list[Bar] = []
     for bar in sorted(bars, key=lambda b: -b.length_px):
         if not any(_inside(bar.centre, k.face_box()) for k in kept):
             kept.append(bar)
     return sorted(kept, key=lambda b: -b.score)
+
+
+def _scored(cand: Bar, lab: np.ndarray, strokes: np.ndarray, exclude: list) -> Bar | None:
+    """`cand` scored (its face: plain colourless grey, not paper, the text on the right side of the bar),
+    or None when its face leaves the photo, lies on a card or has too few plain pixels."""
+    H, W = strokes.shape
+    fx0, fy0, fx1, fy1 = (int(round(v)) for v in cand.face_box())
+    if fx0 < 0 or fy0 < 0 or fx1 > W or fy1 > H or _on_card(cand, exclude):
+        return None
+    face = lab[fy0:fy1, fx0:fx1].reshape(-1, 3).astype(np.float32)
+    plain = face[strokes[fy0:fy1, fx0:fx1].ravel() == 0]
+    if len(plain) < 20:
+        return None
+    grey = np.median(plain, axis=0)
+    chroma = float(np.hypot(grey[1] - 128, grey[2] - 128))
+    if chroma > MAX_CHROMA or grey[0] > PAPER_L:
+        return None
+    uniform = float(np.mean(np.abs(plain[:, 0] - grey[0]) < 20))
+    c, yb = fy1 - fy0, cand.centre[1]
+    # The text: below the printed bar, above the grey cube's ruler.
+    rows = (int(yb + 0.1 * c), int(yb + 0.4 * c)) if cand.row < 0.5 else (max(0, int(yb - 0.4 * c)), int(yb - 0.1 * c))
+    text_rows = strokes[rows[0]:rows[1], fx0:fx1]
+    text = text_rows.size > 0 and 0.03 <= float(text_rows.mean()) <= 0.5
+    cand.score = float(min(1.0, max(0.0, (uniform - 0.5) / 0.4)) * (1.0 if cand.ticks else 0.8) * (1.0 if text else 0.7)
+                       * (1.0 - 0.5 * chroma / MAX_CHROMA))
+    return cand
 
 
 def _on_card(bar: Bar, cards: list) -> bool:

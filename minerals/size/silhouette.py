@@ -25,12 +25,16 @@ MAX_CHROMA = 22.0       # Lab units from neutral: grey, black and metal cubes
 DARK_L = 80.0           # 25th percentile lightness (0-255) below which a cube is the black engraved kind
 MAX_SPECIMEN_SHARE = 0.6  # a cube's area is at most this share of the largest object's
 LINE_PX = 3             # coloured or dark lines thinner than this (overlay boxes, threads) are dropped
+FACE_STEP = 32.0        # Sobel response (4 x a lightness step of 8) of the edge between two of the cube's faces
+SIDE_SHARE = 0.4        # a side face seen in perspective spans at most this share of the silhouette's width ...
+TOP_SHARE = 0.4         # ... and the top face this share of its height
 FLAT_FLOOR = 0.25       # `read_score`: the flat cue floored here (small JPEG thumbnails of marked faces look textured)
 
 
 @dataclass
 class Silhouette:
-    """A cube candidate: `box` `(x0, y0, x1, y1)` and `side_px` (front-face edge estimate) in work px,
+    """A cube candidate: `box` `(x0, y0, x1, y1)`, `front` (its front face, `front_face`) and `side_px`
+    (the front face's width: the edge estimate) in work px,
     `score` in [0, 1], median lightness `face_l` (0-255), `marks` (share of bright or dark marks inside),
     `cut` (touches the frame), `kind` (`minerals.size.kinds`: `engraved` when dark with bright marks,
     else `grey_1cm`), `cues` (the soft terms, for reasons and tests) and `read_score`: the score with the
@@ -45,6 +49,7 @@ class Silhouette:
     kind: str
     cues: dict
     read_score: float = 0.0
+    front: tuple[int, int, int, int] | None = None
 
 
 def _solid_objects(lab: np.ndarray, fg: np.ndarray) -> np.ndarray:
@@ -124,8 +129,37 @@ def find_silhouettes(lab: np.ndarray, fg: np.ndarray) -> list[Silhouette]:
         }
         rest = float(np.prod([v for k, v in cues.items() if k != "flat"]))
         score, read_score = rest * cues["flat"], rest * max(cues["flat"], FLAT_FLOOR)
-        # Seen from slightly above, the silhouette is the front face plus a foreshortened top face: its
-        # narrower extent is the edge (a visible side face as well widens it; the confidence says so).
-        out.append(Silhouette((x, y, x + bw, y + bh), float(min(bw, bh)), score, face_l, marks, cut,
-                              "engraved" if dark and marks > 0.05 else "grey_1cm", cues, read_score))
+        front = front_face(L, (x, y, x + bw, y + bh))
+        out.append(Silhouette((x, y, x + bw, y + bh), float(front[2] - front[0]), score, face_l, marks, cut,
+                              "engraved" if dark and marks > 0.05 else "grey_1cm", cues, read_score, front))
     return sorted(out, key=lambda c: -c.score)
+
+
+def front_face(L: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The front face `(x0, y0, x1, y1)` within a cube's silhouette `box` in the float32 lightness `L` (px).
+
+    Seen in perspective, the silhouette is the front face plus a side face (left or right) and a top
+    face: each meets the front along a straight inner edge, a lightness step between two flat faces.
+    The strongest vertical inner edge in the outer `SIDE_SHARE` of the width (median over the lower
+    half's rows, which the printed or engraved marks cross only in part) splits off the narrower part as
+    the side face, when it steps by `FACE_STEP`; the strongest horizontal inner edge in the top
+    `TOP_SHARE` of the height (median over the front's columns) likewise splits off the top face.
+    Without such edges the silhouette is the front face.
+    """
+    x0, y0, x1, y1 = box
+    g = cv2.GaussianBlur(L[y0:y1, x0:x1], (0, 0), 0.8)
+    h, w = g.shape
+    fx0, fx1, fy0 = 0, w, 0
+    # Side faces are at most SIDE_SHARE of the width: the middle (the "T" stem, the bar's ticks) is not searched.
+    cols = np.r_[max(2, round(0.1 * w)):round(SIDE_SHARE * w), round((1 - SIDE_SHARE) * w):w - max(2, round(0.1 * w))]
+    if cols.size:
+        across = np.median(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3))[h // 2:], axis=0)[cols]
+        k = int(cols[int(np.argmax(across))])
+        if across.max() >= FACE_STEP:
+            fx0, fx1 = (0, k) if k >= w - k else (k, w)
+    rows = np.r_[max(2, round(0.1 * h)):round(TOP_SHARE * h)]
+    if rows.size and fx1 - fx0 > 4:
+        down = np.median(np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))[:, fx0 + 2:fx1 - 2], axis=1)[rows]
+        if down.max() >= FACE_STEP:
+            fy0 = int(rows[int(np.argmax(down))])
+    return x0 + fx0, y0 + fy0, x0 + fx1, y1
