@@ -19,12 +19,13 @@ REAL = Path(__file__).parent / "data" / "real_photos"
 
 
 @pytest.mark.parametrize("readings,says,engraved", [
-    ([("Tcm", 0.95)], "1 cm", False),             # the grey cube's "1cm", its "1" read as T
-    ([("T", 1.0), ("1CM", 0.79)], "1 cm", True),  # the engraved cube: "T." above "1 CM"
-    ([("T", 0.98), ("M", 0.3)], "T.", True),
-    ([("T", 0.5)], None, False),                  # a lone unsure T is too common a shape
-    ([("10mm", 0.6), ("1cm", 0.9)], "10 mm", False),
-    ([("cm", 0.3)], None, False),
+    ([("Tcm", 0.95, 0.2)], "1 cm", False),                  # the grey cube's "1cm", its "1" read as T
+    ([("T", 1.0, 0.35), ("1CM", 0.79, 0.28)], "1 cm", True),  # the engraved cube: "T." above "1 CM"
+    ([("T", 0.98, 0.37), ("M", 0.3, 0.2)], "T.", True),
+    ([("T", 0.5, 0.3)], None, False),                       # a lone unsure T is too common a shape
+    ([("10mm", 0.6, 0.2), ("1cm", 0.9, 0.2)], "10 mm", False),
+    ([("cm", 0.3, 0.2)], None, False),
+    ([("10mm", 0.9, 0.07)], None, False),                   # small print: a label card's, not the cube's
     ([], None, False),
 ])
 def test_what_counts_as_the_cubes_text(readings, says, engraved):

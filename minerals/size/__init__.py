@@ -5,7 +5,9 @@
     est = measure(rgb_array, "improved", SizeConfig())             # one SizeEstimate
 
 Modules: `result` (SizeEstimate, SizeConfig), `baseline` (upstream), `improved`, `backdrop`, `cube`,
-`cards` (label cards), `predict` (files -> rows, overlays), `overlay`, `evaluate` (metrics, `size` table).
+`scalebar`, `silhouette` (cube candidates), `ocr` (the cube's text), `kinds` (cube kinds and edges),
+`cards` (label cards), `predict` (files -> rows, overlays), `overlay`, `evaluate` (metrics, `size` table),
+`realphotos` (the real-photo test set).
 """
 
 from minerals.size.evaluate import error_by_size, evaluate_release, summarise

@@ -1,15 +1,19 @@
-"""The improved size estimator: the cube's "1 cm" bar for the scale, the specimen by segmentation.
+"""The improved size estimator: the reference cube for the scale, the specimen by segmentation.
 
 Steps on an `(H, W, 3)` uint8 photo: fit a smooth backdrop surface (`backdrop`) and find the objects
 that differ from it at `SizeConfig.work_side` px; find label cards (`cards`); find the cube at full
-resolution, by its printed 1 cm bar (`scalebar`; edge = 1.27 x bar) or, when no bar is readable, by
-its flat square front face (`cube`), preferring candidates that are not on a much larger object;
+resolution, by its printed 1 cm bar or the grey cube's 10 mm ruler (`scalebar`; edge = 1.27 x bar),
+else by its flat square front face (`cube`) or its silhouette's front face (`silhouette`), preferring
+candidates that are not on a much larger object; only when these cheap cues leave the cube open (none,
+two, or one below `SizeConfig.min_confidence`) read the text on the best few candidates (`ocr`:
+"1 cm", "10 mm" or "T." confirm one, and its kind, whose edge gives the scale: `kinds`);
 mask out the cube and the cards, take the largest remaining object with its nearby pieces as the
 specimen, and report its longest extent (maximum Feret diameter) in cm. It abstains with a reason
-(no cube, two cubes, cube too small or uncertain, no specimen, specimen cut by the frame) rather than
-guess. The confidence describes the cube (how bar- and face-like, how square, how many pixels) and
-the specimen's outline (a sliver filling little of the square on its length is likely an edge or a
-highlight of a specimen the backdrop model only partly found); below `SizeConfig.min_confidence` it abstains.
+(no cube, two cubes, cube too small or uncertain, text on a face too small, no specimen, specimen cut
+by the frame) rather than guess. The confidence describes the cube (how bar- and face-like or
+text-confirmed, how square, how many pixels) and the specimen's outline (a sliver filling little of
+the square on its length is likely an edge or a highlight of a specimen the backdrop model only
+partly found); below `SizeConfig.min_confidence` it abstains.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from minerals.size import cube as cubes
 from minerals.size import kinds, ocr, scalebar
 from minerals.size.silhouette import find_silhouettes
 from minerals.size.backdrop import clean, fit_backdrop, foreground
+from minerals.size.baseline import box_iou
 from minerals.size.cards import find_cards
 from minerals.size.result import SizeConfig, SizeEstimate
 
@@ -42,9 +47,11 @@ OFF_CUBE_PENALTY = 0.3  # score factor for such candidates
 CUT_RUN = 0.02  # a specimen touching the frame along this share of a side is cut by it
 FACE_TRUSTED = 0.5  # a flat square face this good is taken over a cube silhouette
 SILHOUETTE_MIN = 0.12  # a cube silhouette scores at least this to be taken
+SQUARE_TOLERANCE = 0.2  # a measured front face off square by more than this is not trusted over its box
 MIN_CUBE_FRAC = 0.03  # size prior: a cube's face spans at least this share of the photo's shorter side
 # Reading the cube's text (`ocr`), only when the cheap cues are ambiguous (chosen on the tune half of the
 # real photos, tests/data/real_photos, and the tune synthetic styles):
+READ_BELOW = 0.5      # cube confidence below which (or below min_confidence) the cheap cues leave the cube open
 READ_MIN = 0.05       # candidates scoring less (silhouettes: their `read_score`) are not read
 MAX_READS = 4         # candidates read per photo at most (about 0.2 s each on one core)
 TEXT_SCORE = 0.8      # a candidate whose text names the cube scores at least this
@@ -171,9 +178,10 @@ def _on_object(centre, face_box, objects, s: float) -> bool:
 def _find_cube(rgb: np.ndarray, lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: float, small,
                cfg: SizeConfig) -> cubes.Face | None:
     """The measured front face, from the cheap cues (`_cheap_cube`) or, when these leave it open (no cube,
-    two, or one below `cfg.min_confidence`) and `cfg.ocr`, from the text read on the best few candidates
-    (`_read_text`): a candidate reading "1 cm", "10 mm" or "T." is the cube. Reading can only turn what
-    would have been an abstention into a measurement, never change a confident cheap choice.
+    two, or one whose cube confidence is below `READ_BELOW` and `cfg.min_confidence`) and `cfg.ocr`, from
+    the text read on the best few candidates (`_read_text`): a candidate reading "1 cm", "10 mm" or "T."
+    is the cube. Reading never changes a confident cheap choice; the threshold is independent of
+    `min_confidence` so that `evaluate.choose_threshold` (run at `min_confidence=0`) sees what reading does.
     Abstains on `result` (and returns None) when there is no cube or there are two.
     """
     short = min(lab.shape[:2])
@@ -189,10 +197,11 @@ def _find_cube(rgb: np.ndarray, lab: np.ndarray, cards: list, result: SizeEstima
     cheap = SizeEstimate()
     face = _cheap_cube(lab, cheap, s, bars, [f for f in faces if f.score > 0.2],
                        [c for c in sils if c.score >= SILHOUETTE_MIN], tiny)
-    if cfg.ocr and (face is None or _confidence(face, cfg) < cfg.min_confidence):
+    if cfg.ocr and (face is None or _confidence(face, cfg) < max(READ_BELOW, cfg.min_confidence)):
         pool = [_Candidate(b.face_box(), b.score, "bar", b) for b in bars] \
             + [_Candidate(f.box, f.score, "face", f) for f in faces] \
-            + [_Candidate(tuple(v / s for v in c.box), c.read_score, "silhouette", c) for c in sils]
+            + [_Candidate(tuple(v / s for v in c.box), c.read_score, "silhouette", c) for c in sils
+               if not _on_card(tuple(v / s for v in c.box), cards)]
         read = _read_text(rgb, pool, result)
         if not result.ok:
             return None
@@ -344,13 +353,14 @@ def _face_of(c: _Candidate, lab: np.ndarray, s: float) -> cubes.Face:
 
 def _silhouette_face(sil, lab: np.ndarray, s: float) -> cubes.Face:
     """The front face of a silhouette (work px / `s` = full px): its edges measured at full resolution at
-    the lightness steps near the front box (`cube.measure_face`: a soft shadow is not the cube), unless
-    that makes it less square than the front box itself (marks or a face edge taken for its outline)."""
+    the lightness steps near the front box (`cube.measure_face`: a shadow or halo around the cube is not
+    the cube), unless that face is off square by more than `SQUARE_TOLERANCE` (marks or a face edge taken
+    for its outline): then the front box itself."""
     front = tuple(v / s for v in sil.front)
     boxed = cubes.Face(tuple(int(round(v)) for v in front), sil.score, side_px=front[2] - front[0],
                        height_px=front[3] - front[1], edges=front, kind=sil.kind)
     measured = cubes.measure_face(lab[..., 0], cubes.Face(boxed.box, sil.score, kind=sil.kind), predicted=True)
-    return min((measured, boxed), key=lambda f: abs(f.squareness - 1.0))
+    return measured if abs(measured.squareness - 1.0) <= SQUARE_TOLERANCE else boxed
 
 
 def _from_silhouette(sils: list, result: SizeEstimate, s: float, lab: np.ndarray) -> cubes.Face | None:
@@ -383,6 +393,13 @@ def feret(points: np.ndarray) -> tuple[float, np.ndarray]:
     d = np.linalg.norm(hull[:, None, :] - hull[None, :, :], axis=-1)
     i, j = np.unravel_index(int(np.argmax(d)), d.shape)
     return float(d[i, j]), hull[[i, j]]
+
+
+def _on_card(box, cards: list) -> bool:
+    """Whether a candidate `box` is centred on a label card (its print is not the cube's) that is not the
+    candidate itself (a pale cube with its text is found as a card too: IoU >= 0.5)."""
+    centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    return any(_inside(centre, card) and box_iou(box, card) < 0.5 for card in cards)
 
 
 def _similar_size(a, b) -> bool:

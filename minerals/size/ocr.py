@@ -23,6 +23,7 @@ import numpy as np
 CROP_SIDE = 192        # px: longer side of the upscaled crop (chosen on the tune half of the real photos)
 PAD = 0.15             # the crop is the candidate's box widened by this share of its size on each side
 MIN_CM_CONF = 0.5      # recogniser confidence for a "cm" / "mm" reading
+MIN_TEXT_FRAC = 0.1    # a reading at least this share of the crop's height (a cube's "1cm" is 0.15-0.4; a card's lines less)
 MIN_T_CONF = 0.8       # ... and for a lone "T" as the only evidence (the engraved cube's "T."; "Tcm" is a misread "1cm")
 KIND_T_CONF = 0.6      # a lone "T" this sure, beside a "cm" reading, makes the cube the engraved kind
 ALLOWLIST = "0123456789cmCMTS. "
@@ -38,16 +39,18 @@ class OcrUnavailable(RuntimeError):
 class CubeText:
     """What the recogniser read on a candidate: `says` (`"1 cm"`, `"10 mm"`, `"T."` or None when nothing
     names the cube), `engraved` (a lone "T" was read: the black engraved cube), the raw `readings`
-    `(text, confidence)`, and the `seconds` it took."""
+    `(text, confidence, height as a share of the crop's)`, and the `seconds` it took."""
 
     says: str | None
     engraved: bool
-    readings: tuple[tuple[str, float], ...]
+    readings: tuple[tuple[str, float, float], ...]
     seconds: float
 
 
 @lru_cache(maxsize=1)
-def _reader():
+def reader():
+    """The easyocr reader (CRAFT detector and English recogniser, offline weights), built once per process
+    (about 2 s); raises `OcrUnavailable` without easyocr."""
     try:
         import easyocr
         import easyocr_en_models
@@ -73,14 +76,17 @@ def crop(rgb: np.ndarray, box) -> np.ndarray:
 
 
 def interpret(readings) -> CubeText:
-    """What `(text, confidence)` readings say: `"10 mm"` (the grey cube's ruler), `"1 cm"`, `"T."` (a lone
-    "T": the engraved cube) or nothing that names the cube (`says` None); `seconds` 0."""
+    """What `(text, confidence, height)` readings say (`height`: the text box's share of the crop's height;
+    readings under `MIN_TEXT_FRAC` are a label card's small print, not the cube's): `"10 mm"` (the grey
+    cube's ruler), `"1 cm"`, `"T."` (a lone "T": the engraved cube) or nothing that names the cube
+    (`says` None); `seconds` 0."""
     readings = tuple(readings)
-    t = max((conf for text, conf in readings if text.strip(" .") == "T"), default=0.0)
+    big = [(text, conf) for text, conf, height in readings if height >= MIN_TEXT_FRAC]
+    t = max((conf for text, conf in big if text.strip(" .") == "T"), default=0.0)
     says = None
-    if any(conf >= MIN_CM_CONF and MM.search(text) for text, conf in readings):
+    if any(conf >= MIN_CM_CONF and MM.search(text) for text, conf in big):
         says = "10 mm"
-    elif any(conf >= MIN_CM_CONF and CM.search(text) for text, conf in readings):
+    elif any(conf >= MIN_CM_CONF and CM.search(text) for text, conf in big):
         says = "1 cm"
     elif t >= MIN_T_CONF:
         says = "T."
@@ -91,9 +97,9 @@ def read_cube_text(rgb: np.ndarray, box) -> CubeText:
     """Read the text on the candidate `box` `(x0, y0, x1, y1)` px of an `(H, W, 3)` uint8 photo.
 
     Raises `OcrUnavailable` without easyocr."""
-    reader = _reader()
     start = time.perf_counter()
-    found = reader.readtext(crop(rgb, box), detail=1, paragraph=False, allowlist=ALLOWLIST,
-                            text_threshold=0.5, low_text=0.3)
-    text = interpret((str(t), float(c)) for _, t, c in found)
+    part = crop(rgb, box)
+    found = reader().readtext(part, detail=1, paragraph=False, allowlist=ALLOWLIST, text_threshold=0.5, low_text=0.3)
+    text = interpret((str(t), float(c), (max(q[1] for q in quad) - min(q[1] for q in quad)) / part.shape[0])
+                     for quad, t, c in found)
     return replace(text, seconds=time.perf_counter() - start)

@@ -7,7 +7,7 @@ face is often not a separate flat region. Their silhouette is: a compact, convex
 specimen and a few per cent of the photo wide. `find_silhouettes` scores every such object at work
 resolution; the scores are products of soft terms, each in [0, 1], so that one bad cue lowers but does
 not veto (the thresholds are module constants, chosen on the synthetic styles and the `tune` half of
-`tests/data/real_photos`).
+`tests/data/real_photos`). The edge is measured on the silhouette's front face (`front_face`).
 """
 
 from __future__ import annotations
