@@ -16,26 +16,30 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from minerals.size import kinds
+
 MAX_CHROMA = 16.0     # Lab units from neutral: metal grey
 PAPER_L = 200         # median lightness of paper: brighter regions are cards, not the cube
 MIN_FILL = 0.80       # face area (holes filled) / its bounding box
 MAX_ASPECT = 1.4      # face bounding box, long / short
 MAX_SHARE = 0.05      # of the image area: larger regions are not the cube's face
 MIN_SIDE = 8          # px: smaller regions are noise (the estimator abstains below min_cube_px anyway)
+ENGRAVED_L = 70       # median lightness (0-255) below which a face with marks is the black engraved cube's
 
 
 @dataclass
 class Face:
     """A candidate front face: `box` `(x0, y0, x1, y1)` of its flat region (px), `score` in [0, 1], and,
     once measured, `side_px` (sub-pixel width), `height_px` and `edges` `(left, top, right, bottom)`;
-    `kind` is the cube kind of `minerals.size.kinds` (its edge length gives the scale)."""
+    `kind` is the cube kind of `minerals.size.kinds` (its edge length gives the scale): `engraved` for a
+    dark face with (engraved) marks, else `grey_1cm`."""
 
     box: tuple[int, int, int, int]
     score: float
     side_px: float = 0.0
     height_px: float = 0.0
     edges: tuple[float, float, float, float] | None = None
-    kind: str = "grey_1cm"
+    kind: str = kinds.GREY
 
     @property
     def squareness(self) -> float:
@@ -88,7 +92,8 @@ def find_faces(lab: np.ndarray, exclude: list) -> list[Face]:
         aspect = max(bw, bh) / min(bw, bh)
         score = (min(1.0, (fill - MIN_FILL) / 0.15) * (1.0 - 0.5 * (aspect - 1) / (MAX_ASPECT - 1))
                  * (1.0 - 0.5 * chroma / MAX_CHROMA) * (1.0 if 0.01 <= marks <= 0.35 else 0.7) * (1.0 if lid else 0.8))
-        faces.append(Face((int(x), int(y), int(x + bw), int(y + bh)), float(score)))
+        kind = kinds.ENGRAVED if face_l < ENGRAVED_L and marks >= 0.01 else kinds.GREY
+        faces.append(Face((int(x), int(y), int(x + bw), int(y + bh)), float(score), kind=kind))
     return sorted(faces, key=lambda f: -f.score)
 
 
