@@ -223,7 +223,8 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
     short = min(lab.shape[:2])
     if bars and sils and bars[0].score < FACE_TRUSTED and sils[0].score >= FACE_TRUSTED \
             and not _inside(bars[0].centre, tuple(v / s for v in sils[0].box)):
-        return _from_silhouette(sils, result, s, lab)  # a weak bar off the only cube-like object: a mark on the specimen
+        # a weak bar off the only cube-like object: a mark on the specimen
+        return _from_silhouette(sils, result, s, lab)
     if bars:
         bar = bars[0]
         if len(bars) > 1 and bars[1].score >= TWO_CUBES_SCORE and bars[1].score >= 0.8 * bar.score \

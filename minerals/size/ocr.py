@@ -23,8 +23,8 @@ import numpy as np
 CROP_SIDE = 192        # px: longer side of the upscaled crop (chosen on the tune half of the real photos)
 PAD = 0.15             # the crop is the candidate's box widened by this share of its size on each side
 MIN_CM_CONF = 0.5      # recogniser confidence for a "cm" / "mm" reading
-MIN_TEXT_FRAC = 0.1    # a reading at least this share of the crop's height (a cube's "1cm" is 0.15-0.4; a card's lines less)
-MIN_T_CONF = 0.8       # ... and for a lone "T" as the only evidence (the engraved cube's "T."; "Tcm" is a misread "1cm")
+MIN_TEXT_FRAC = 0.1    # readings count from this share of the crop's height (a cube's "1cm": 0.15-0.4; card print less)
+MIN_T_CONF = 0.8       # ... and for a lone "T" as the only evidence (the engraved "T."; "Tcm" is a misread "1cm")
 KIND_T_CONF = 0.6      # a lone "T" this sure, beside a "cm" reading, makes the cube the engraved kind
 ALLOWLIST = "0123456789cmCMTS. "
 CM = re.compile(r"c\s*m", re.IGNORECASE)

@@ -15,7 +15,8 @@ from minerals.profiles import section_values
 CUBE_EDGE_CM = 1.27  # edge of the museum's reference cube
 OK = "ok"
 METHODS = ("baseline", "improved")
-MIN_CONFIDENCE = 0.3803  # chosen on the tune styles (generator v6) (`evaluate.choose_threshold`; tests/test_size.py checks it)
+# Chosen on the tune styles of generator v6 (`evaluate.choose_threshold`; tests/test_size.py checks it).
+MIN_CONFIDENCE = 0.3803
 
 
 @dataclass

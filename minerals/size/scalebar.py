@@ -18,7 +18,7 @@ import numpy as np
 FACE_PER_BAR = 1.27   # cube edge / bar length (the bar is 1 cm, the edge 1.27 cm)
 BAR_ROW = 0.36        # the bar's height on the face, fraction of the edge from the top (text below it)
 RULER_ROW = 0.70      # the grey cube's 10 mm ruler, "1cm" above it
-MIN_BAR_PX = 10      # px: shorter dark runs are specimen texture (the smallest tune-half real cube, 16 px, has a 12.6 px bar)
+MIN_BAR_PX = 10      # px: shorter dark runs are texture (the smallest tune-half real cube, 16 px, has a 12.6 px bar)
 MAX_CHROMA = 16.0
 PAPER_L = 200
 
