@@ -92,6 +92,7 @@ def test_ambiguous_candidates_are_read_and_the_text_confirms_one(monkeypatch):
     est = improved.estimate(rgb, SizeConfig())
     assert not est.ok and 1 <= len(unread.calls) <= improved.MAX_READS, (est.status, unread.calls)
     assert est.status.startswith("cube uncertain")
+    assert est.status.endswith(f"; no cube text on the {len(unread.calls)} candidate(s) read")
     reads = FakeReader("1 cm", where=marked)
     monkeypatch.setattr(ocr, "read_cube_text", reads)
     est = improved.estimate(rgb, SizeConfig())

@@ -73,7 +73,7 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
 
     best = _find_cube(rgb, lab, cards, result, objects, s, (lab_small, fg), cfg)
     if best is None:
-        return result
+        return _read_in_vain(result)
     result.cube_box = best.edges
     cx, cy = (best.edges[0] + best.edges[2]) / 2, (best.edges[1] + best.edges[3]) / 2
     cards = result.cards = [b for b in cards if not (b[0] <= cx <= b[2] and b[1] <= cy <= b[3])]  # the cube itself
@@ -108,7 +108,14 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
             why = f'cube edge uncertain (text "{result.cube_text}" on it; edge confidence {cube_confidence:.2f})'
         else:
             why = f"cube uncertain (confidence {cube_confidence:.2f})"
-        return result.abstain(f"{why}: confidence {result.confidence:.2f} < {cfg.min_confidence:g}")
+        return _read_in_vain(result.abstain(f"{why}: confidence {result.confidence:.2f} < {cfg.min_confidence:g}"))
+    return result
+
+
+def _read_in_vain(result: SizeEstimate) -> SizeEstimate:
+    """An abstention whose candidates' text was read without naming the cube says so."""
+    if not result.ok and result.ocr_reads and not result.cube_text:
+        result.status += f"; no cube text on the {result.ocr_reads} candidate(s) read"
     return result
 
 
