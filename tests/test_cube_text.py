@@ -152,3 +152,14 @@ def test_real_reader_reads_an_engraved_cube():
     rgb, marked = _real("grid_r3c4.png")
     text = ocr.read_cube_text(rgb, marked)
     assert text.says is not None and text.engraved, text
+
+
+@pytest.mark.parametrize("flag,reads", [([], True), (["--no-ocr"], False)])
+def test_cli_reads_text_unless_told_not_to(monkeypatch, tmp_path, flag, reads):
+    from minerals.cli import main
+
+    fake = FakeReader()
+    monkeypatch.setattr(ocr, "read_cube_text", fake)
+    out = tmp_path / "sizes.csv"
+    assert main(["size", str(REAL / "grid_r2c3.png"), "--out", str(out), *flag]) == 0
+    assert bool(fake.calls) == reads and len(pd.read_csv(out)) == 1

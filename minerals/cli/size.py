@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--paper-faithful", action="store_true", help="baseline: truncate sizes to whole cm as upstream")
     p.add_argument("--text-detector", choices=("card", "craft"), default="card",
                    help="baseline label-card boxes: fast card detector (default) or CRAFT via easyocr (slow)")
+    p.add_argument("--no-ocr", action="store_true",
+                   help="improved: never read the cube's text (cheap cues only; easyocr not needed)")
     p.add_argument("--limit", type=int, default=0, help="with --root: only the first N photos")
     p.add_argument("--json", action="store_true", help="with --evaluate: print the metrics as one JSON list")
     p.set_defaults(func=run)
@@ -50,7 +52,8 @@ def run(args) -> int:
         raise CommandError("--paper-faithful changes the baseline only; add --method baseline")
     if args.limit < 0:
         raise CommandError(f"--limit must be >= 0, got {args.limit}")
-    cfg = SizeConfig(paper_faithful=args.paper_faithful, text_detector=args.text_detector, limit=args.limit)
+    cfg = SizeConfig(paper_faithful=args.paper_faithful, text_detector=args.text_detector, limit=args.limit,
+                     ocr=not args.no_ocr)
     if args.root:
         return _run_release(args, cfg)
     return _run_files(args, cfg)
