@@ -93,8 +93,9 @@ def summary(scored: pd.DataFrame) -> pd.DataFrame:
 
 
 def gallery(folder: str | Path, cfg: SizeConfig | None = None) -> list[tuple[str, np.ndarray]]:
-    """`(title, overlay)` per labelled photo: the cube found, its kind, the specimen outline, the scale and
-    estimate or the reason for abstaining (`minerals.size.overlay`), the marked cube box in white."""
+    """`(title, overlay)` per labelled photo: the cube found, its kind and the text read on it, the specimen
+    outline, the scale and estimate or the reason for abstaining (`minerals.size.overlay`), the marked cube
+    box in white."""
     import cv2
 
     from minerals.size.overlay import draw_overlay
@@ -110,5 +111,6 @@ def gallery(folder: str | Path, cfg: SizeConfig | None = None) -> list[tuple[str
         if r.cube_visible:
             cv2.rectangle(image, (int(r.cube_x1), int(r.cube_y1)), (int(r.cube_x2) - 1, int(r.cube_y2) - 1), (255, 255, 255), 1)
         scale = f", {est.cm_per_px * 10:.2f} mm/px" if est.cm_per_px else ""
-        out.append((f"{r.file} [{r.split}] {est.cube_kind or 'no cube'}{scale}", image))
+        text = f' reads "{est.cube_text}"' if est.cube_text else ""
+        out.append((f"{r.file} [{r.split}] {est.cube_kind or 'no cube'}{text}{scale}", image))
     return out
