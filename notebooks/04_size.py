@@ -221,11 +221,12 @@ plt.show()
 # %% tags=["hide-input"]
 from pathlib import Path
 
-from minerals.size.realphotos import gallery, score_real_photos, summary
+from minerals.size.realphotos import gallery, measure_real_photos, score_real_photos, summary
 
 real = Path(minerals.__file__).resolve().parents[1] / "tests" / "data" / "real_photos"
-display(summary(score_real_photos(real, cfg)).round(2))
-shots = gallery(real, cfg)
+measured = measure_real_photos(real, cfg)  # once, for the summary and the gallery
+display(summary(score_real_photos(real, measured=measured)).round(2))
+shots = gallery(real, measured=measured)
 fig, axes = plt.subplots(7, 4, figsize=(6.8, 16))  # four per row, titles on two lines: 9 pt in the column
 for ax in axes.ravel():
     ax.axis("off")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from minerals.size import kinds
-from minerals.size.realphotos import in_marked_box, score_real_photos, summary
+from minerals.size.realphotos import gallery, in_marked_box, measure_real_photos, score_real_photos, summary
 
 REAL = Path(__file__).parent / "data" / "real_photos"
 FOUND_TARGET = 0.80  # issue 15: the cube found inside its marked box in >= 80 % of the photos that show one
@@ -17,8 +17,13 @@ REASONS = ("no cube found", "two cube", "two cubes", "cube uncertain", "cube edg
 
 
 @pytest.fixture(scope="module")
-def scored():
-    return score_real_photos(REAL)
+def measured():
+    return measure_real_photos(REAL)
+
+
+@pytest.fixture(scope="module")
+def scored(measured):
+    return score_real_photos(REAL, measured=measured)
 
 
 def test_every_photo_without_a_cube_abstains(scored):
@@ -81,8 +86,6 @@ def test_risk_coverage_moves_with_the_threshold():
     assert curve["mape"].is_monotonic_increasing
 
 
-def test_gallery_has_one_overlay_per_photo():
-    from minerals.size.realphotos import gallery
-
-    shots = gallery(REAL)
+def test_gallery_has_one_overlay_per_photo(measured):
+    shots = gallery(REAL, measured=measured)
     assert len(shots) == 28 and all(img.ndim == 3 for _, img in shots)

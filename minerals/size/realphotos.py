@@ -54,19 +54,30 @@ def outcome(est, marked) -> str:
     return "abstained" if est.cube_box is None or marked is None else "missed-abstained"
 
 
-def score_real_photos(folder: str | Path, cfg: SizeConfig | None = None) -> pd.DataFrame:
-    """One row per labelled photo of `folder` (with `labels.csv`): labels, status, cube kind and text found,
-    `outcome`, `ocr_reads` (cube candidates whose text was read) and `ocr_s` (seconds that took)."""
+def measure_real_photos(folder: str | Path, cfg: SizeConfig | None = None) -> list[tuple]:
+    """`(labels row, (H, W, 3) uint8 photo, SizeEstimate of the improved estimator)` per labelled photo of
+    `folder` (with `labels.csv`), measured once for both `score_real_photos` and `gallery`."""
     folder = Path(folder)
-    labels = pd.read_csv(folder / "labels.csv")
     cfg = cfg or SizeConfig()
+    out = []
+    for r in pd.read_csv(folder / "labels.csv").itertuples():
+        rgb = np.asarray(load_image(folder / r.file))
+        out.append((r, rgb, measure(rgb, "improved", cfg)))
+    return out
+
+
+def _marked(r):
+    return (r.cube_x1, r.cube_y1, r.cube_x2, r.cube_y2) if r.cube_visible else None
+
+
+def score_real_photos(folder: str | Path, cfg: SizeConfig | None = None, measured: list | None = None) -> pd.DataFrame:
+    """One row per labelled photo (`measured`, else `measure_real_photos(folder, cfg)`): labels, status, cube
+    kind and text found, `outcome`, `ocr_reads` (cube candidates whose text was read) and `ocr_s` (seconds)."""
     rows = []
-    for r in labels.itertuples():
-        est = measure(np.asarray(load_image(folder / r.file)), "improved", cfg)
-        marked = (r.cube_x1, r.cube_y1, r.cube_x2, r.cube_y2) if r.cube_visible else None
+    for r, _, est in measured if measured is not None else measure_real_photos(folder, cfg):
         rows.append({"file": r.file, "split": r.split, "cube_kind": r.cube_kind, "cube_visible": bool(r.cube_visible),
                      "status": est.status, "kind_found": est.cube_kind, "text": est.cube_text,
-                     "outcome": outcome(est, marked), "ocr_reads": est.ocr_reads, "ocr_s": est.ocr_seconds})
+                     "outcome": outcome(est, _marked(r)), "ocr_reads": est.ocr_reads, "ocr_s": est.ocr_seconds})
     return pd.DataFrame(rows)
 
 
@@ -92,24 +103,21 @@ def summary(scored: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def gallery(folder: str | Path, cfg: SizeConfig | None = None) -> list[tuple[str, np.ndarray]]:
-    """`(title, overlay)` per labelled photo: the cube found, its kind and the text read on it, the specimen
-    outline, the scale and estimate or the reason for abstaining (`minerals.size.overlay`), the marked cube
-    box in white."""
+def gallery(folder: str | Path, cfg: SizeConfig | None = None,
+            measured: list | None = None) -> list[tuple[str, np.ndarray]]:
+    """`(title, overlay)` per labelled photo (`measured`, else `measure_real_photos(folder, cfg)`): the cube
+    found, its kind and the text read on it, the specimen outline, the scale and estimate or the reason for
+    abstaining (`minerals.size.overlay`), the marked cube box in white."""
     import cv2
 
     from minerals.size.overlay import draw_overlay
 
-    folder = Path(folder)
-    labels = pd.read_csv(folder / "labels.csv")
-    cfg = cfg or SizeConfig()
     out = []
-    for r in labels.itertuples():
-        rgb = np.asarray(load_image(folder / r.file))
-        est = measure(rgb, "improved", cfg)
+    for r, rgb, est in measured if measured is not None else measure_real_photos(folder, cfg):
         image = draw_overlay(rgb, est)
         if r.cube_visible:
-            cv2.rectangle(image, (int(r.cube_x1), int(r.cube_y1)), (int(r.cube_x2) - 1, int(r.cube_y2) - 1), (255, 255, 255), 1)
+            cv2.rectangle(image, (int(r.cube_x1), int(r.cube_y1)), (int(r.cube_x2) - 1, int(r.cube_y2) - 1),
+                          (255, 255, 255), 1)
         scale = f", {est.cm_per_px * 10:.2f} mm/px" if est.cm_per_px else ""
         text = f' reads "{est.cube_text}"' if est.cube_text else ""
         out.append((f"{r.file} [{r.split}] {est.cube_kind or 'no cube'}{text}{scale}", image))
