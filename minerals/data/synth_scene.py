@@ -295,8 +295,7 @@ def _draw_engraved(img, rng, faces, n, c, dy) -> None:
     band = np.exp(-((u[None, :] + u[:, None] - rng.uniform(0.5, 1.5)) / rng.uniform(0.25, 0.5)) ** 2)
     _ink_face(img, faces["front"], (band * rng.uniform(20, 50)).astype(np.uint8), (190, 190, 195))
     p, q = faces["front"][0], faces["front"][1]
-    cv2.line(img, tuple(np.round(p * 16).astype(int)), tuple(np.round(q * 16).astype(int)),
-             (150, 150, 155), max(1, int(round(c / 40))), cv2.LINE_AA, 4)
+    _line(img, p, q, (150, 150, 155), max(1, int(round(c / 40))))
     ink = tuple(float(v) for v in np.full(3, rng.uniform(185, 235)))
     thick = max(1, int(round(n / 36)))
     letters = np.zeros((n, n), np.uint8)
@@ -339,8 +338,7 @@ def _draw_printed_bar(img, rng, faces, n) -> None:
     by, bx0, bx1 = 0.36 * n, (n - bar) / 2, (n + bar) / 2
     for p, q in (((bx0, by), (bx1, by)), ((bx0, by - 0.06 * n), (bx0, by + 0.06 * n)),
                  ((bx1, by - 0.06 * n), (bx1, by + 0.06 * n))):
-        cv2.line(face, (int(round(p[0] * 16)), int(round(p[1] * 16))), (int(round(q[0] * 16)), int(round(q[1] * 16))),
-                 255, thick, cv2.LINE_AA, 4)
+        _line(face, p, q, 255, thick)
     _ink_face(img, faces["front"], face, ink)
 
 
@@ -365,8 +363,13 @@ def _ruler(canvas: np.ndarray, cx: float, y: float, mm: float, thick: int) -> No
         t = (0.09 if k in (0, 10) else 0.065 if k == 5 else 0.04) * canvas.shape[0]
         pts.append(((x0 + k * mm, y - t), (x0 + k * mm, y + t * 0.4)))
     for p, q in pts:
-        cv2.line(canvas, (int(round(p[0] * 16)), int(round(p[1] * 16))), (int(round(q[0] * 16)), int(round(q[1] * 16))),
-                 255, thick, cv2.LINE_AA, 4)
+        _line(canvas, p, q, 255, thick)
+
+
+def _line(canvas: np.ndarray, p, q, colour, thick: int) -> None:
+    """An anti-aliased line from `p` to `q` (`(x, y)` px, sub-pixel: 4 fractional bits) on `canvas`."""
+    cv2.line(canvas, tuple(int(v) for v in np.round(np.asarray(p, np.float64) * 16)),
+             tuple(int(v) for v in np.round(np.asarray(q, np.float64) * 16)), colour, thick, cv2.LINE_AA, 4)
 
 
 def _ink_face(img: np.ndarray, quad: np.ndarray, alpha: np.ndarray, ink: tuple) -> None:

@@ -38,8 +38,8 @@ def colab_twin(source: Path) -> nbformat.NotebookNode:
     if len(at) != 1:
         raise ValueError(f"{source}: needs exactly one cell tagged 'parameters', found {len(at)}")
     nb.cells.insert(at[0] + 1, nbformat.v4.new_code_cell(install_source(), metadata={"tags": ["remove-cell"]}))
-    for cell in nb.cells:  # ids are random per conversion: derive them from the position, so reruns are idempotent
-        cell.id = f"cell-{nb.cells.index(cell)}"
+    for i, cell in enumerate(nb.cells):  # ids are random per conversion: from the position, so reruns are idempotent
+        cell.id = f"cell-{i}"
     return nb
 
 

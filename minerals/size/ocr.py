@@ -50,7 +50,7 @@ class CubeText:
 @lru_cache(maxsize=1)
 def reader():
     """The easyocr reader (CRAFT detector and English recogniser, offline weights), built once per process
-    (about 2 s); raises `OcrUnavailable` without easyocr."""
+    (about 2 s) for the cube's text and the baseline's CRAFT card boxes; raises `OcrUnavailable` without easyocr."""
     try:
         import easyocr
         import easyocr_en_models

@@ -22,16 +22,9 @@ import numpy as np
 import pandas as pd
 
 from minerals.data.images import load_image
+from minerals.size.baseline import box_iou
 from minerals.size.predict import measure
 from minerals.size.result import SizeConfig
-
-
-def box_iou(a, b) -> float:
-    """IoU of two `(x0, y0, x1, y1)` boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union > 0 else 0.0
 
 
 def in_marked_box(box, marked) -> bool:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from minerals.size import kinds
+
 MIN_SIDE_FRAC = 0.035   # cube side >= this share of the photo's shorter side ...
 MIN_SIDE_PX = 8         # ... and at least this many px
 MAX_SIDE_FRAC = 0.40    # ... and at most this share
@@ -131,7 +133,7 @@ def find_silhouettes(lab: np.ndarray, fg: np.ndarray) -> list[Silhouette]:
         score, read_score = rest * cues["flat"], rest * max(cues["flat"], FLAT_FLOOR)
         front = front_face(L, (x, y, x + bw, y + bh))
         out.append(Silhouette((x, y, x + bw, y + bh), float(front[2] - front[0]), score, face_l, marks, cut,
-                              "engraved" if dark and marks > 0.05 else "grey_1cm", cues, read_score, front))
+                              kinds.ENGRAVED if dark and marks > 0.05 else kinds.GREY, cues, read_score, front))
     return sorted(out, key=lambda c: -c.score)
 
 
