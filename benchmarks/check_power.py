@@ -1,10 +1,10 @@
 """How often `minerals check` raises a false alarm, and how often it catches a real change.
 
-False alarms: the smoke sections that train (few-shot, then segmentation from its checkpoint) run under
-several CPU kernel classes and thread counts with the pin switched off (`MINERALS_CPU_PIN=off`), and
-each run is checked in auto mode against the committed smoke reference. The tables of the sections
-that were not rerun are copies of the reference (they do not depend on training). A run whose check
-fails is a false alarm: nothing in the code changed.
+False alarms: the smoke sections that train (few-shot, then segmentation from its checkpoint, and the
+leaderboard, which ranks their exports) run under several CPU kernel classes and thread counts with the
+pin switched off (`MINERALS_CPU_PIN=off`), and each run is checked in auto mode against the committed
+smoke reference. The tables of the sections that were not rerun are copies of the reference (they do not
+depend on training). A run whose check fails is a false alarm: nothing in the code changed.
 
 Detection: defects of 0.01, 0.02, 0.05 and 0.10 are planted, one at a time, in a copy of the reference
 and checked in statistical mode (the mode another machine gets) and in exact mode; the detection rate
@@ -33,8 +33,8 @@ from minerals import check
 from minerals.cam import DEFAULT_BACKBONE, DEFAULT_METHOD, DEFAULT_THRESHOLD
 from minerals.runtime import ISA_ENV
 
-TRAINING_NOTEBOOKS = ("02_few_shot", "05_segmentation")
-RETRAINED_TABLES = ("fewshot", "segmentation")
+TRAINING_NOTEBOOKS = ("02_few_shot", "05_segmentation", "07_benchmark")
+RETRAINED_TABLES = ("fewshot", "segmentation", "benchmark_leaderboard")
 # The machine's own kernels: what ATen picks by itself (AVX-512 where the CPU has it).
 CLASS_ENV = {"avx2": ISA_ENV["avx2"], "default": ISA_ENV["default"], "avx512": {}}
 SIZES = (0.01, 0.02, 0.05, 0.10)
