@@ -3,6 +3,7 @@ estimator reads it only when its cheap cues leave the cube open (calls counted w
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -84,18 +85,21 @@ def test_no_reading_when_the_cheap_cues_are_clear(monkeypatch):
     assert fake.calls == [] and est.ocr_reads == 0 and est.cube_text is None
 
 
+STRICT = SizeConfig(min_confidence=0.5)  # a user asking for more confidence than the default (0: see result.py)
+
+
 def test_ambiguous_candidates_are_read_and_the_text_confirms_one(monkeypatch):
     """grid_r2c3 (tune half): the grey cube's silhouette is too textured at 30 px to be taken on shape alone."""
     rgb, marked = _real("grid_r2c3.png")
     unread = FakeReader()
     monkeypatch.setattr(ocr, "read_cube_text", unread)
-    est = improved.estimate(rgb, SizeConfig())
+    est = improved.estimate(rgb, STRICT)
     assert not est.ok and 1 <= len(unread.calls) <= improved.MAX_READS, (est.status, unread.calls)
     assert est.status.startswith("cube uncertain")
     assert est.status.endswith(f"; no cube text on the {len(unread.calls)} candidate(s) read")
     reads = FakeReader("1 cm", where=marked)
     monkeypatch.setattr(ocr, "read_cube_text", reads)
-    est = improved.estimate(rgb, SizeConfig())
+    est = improved.estimate(rgb, STRICT)
     assert est.ok, est.status
     assert in_marked_box(est.cube_box, marked) and est.cube_kind == kinds.GREY and est.cube_text == "1 cm"
     assert est.ocr_reads == len(reads.calls) <= improved.MAX_READS
@@ -112,7 +116,7 @@ def test_no_reading_when_switched_off(monkeypatch):
     fake = FakeReader("1 cm")
     monkeypatch.setattr(ocr, "read_cube_text", fake)
     rgb, _ = _real("grid_r2c3.png")
-    est = improved.estimate(rgb, SizeConfig(ocr=False))
+    est = improved.estimate(rgb, replace(STRICT, ocr=False))
     assert fake.calls == [] and not est.ok
 
 

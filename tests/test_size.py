@@ -131,6 +131,35 @@ def test_card_detector_finds_the_card(backdrop):
     assert 28 <= x0 <= 50 and 458 <= y0 <= 484 and 200 <= x1 <= 252 and 512 <= y1 <= 552
 
 
+def test_card_detector_finds_a_card_in_dim_light():
+    """A low-key photo (exposure 0.6): the card's paper is darker than `cards.BRIGHT_L` but still the brightest."""
+    rgb, _ = photo(backdrop=(90, 90, 90), card=(40, 470, 200, 70))
+    dim = (rgb.astype(np.float32) * 0.6).astype(np.uint8)
+    assert len(find_cards(dim)) == 1
+    assert not find_cards(photo(backdrop=(90, 90, 90))[0])  # and none where there is none
+
+
+@pytest.mark.parametrize("face,marks,engraved", [(30, 220, True), (120, 30, False), (160, 160, False), (40, 60, False)])
+def test_engraved_means_bright_marks_on_the_face(face, marks, engraved):
+    """One rule for the black cube's engraved letters: bright marks on a darker face (`cube.engraved`)."""
+    from minerals.size.cube import engraved as is_engraved
+
+    L = np.full((60, 60), face, np.uint8)
+    cv2.putText(L, "T.", (18, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.9, marks, 2)
+    assert is_engraved(L, (0, 0, 60, 60)) is engraved
+
+
+def test_a_bar_on_the_specimen_is_not_taken_without_its_text():
+    """A grey square facet with a dark line on the specimen (a much larger object), no cube: not taken on its looks."""
+    rgb, _ = photo(cube=0, specimen=(300, 300, 200, 150))
+    x0, y1, c = 280, 330, 48
+    cv2.rectangle(rgb, (x0, y1 - c), (x0 + c, y1), (120, 120, 120), -1)
+    length, by = c / CUBE_CM, y1 - c + 0.36 * c
+    cv2.line(rgb, (round(x0 + (c - length) / 2), round(by)), (round(x0 + (c + length) / 2), round(by)), (30, 30, 30), 1)
+    est = measure(rgb, "improved", SizeConfig(ocr=False))
+    assert not est.ok and est.status.startswith("no cube found"), est.status
+
+
 # --- the upstream baseline -----------------------------------------------------------------------------------
 
 def test_baseline_finds_upstream_cube_and_uses_box_width():
@@ -203,7 +232,13 @@ def test_cli_writes_csv_and_reports_errors(photo_dir, tmp_path, capsys):
     assert main(["size"]) == 2
     assert main(["size", str(tmp_path / "missing.jpg")]) == 2
     assert main(["size", str(photo_dir), "--paper-faithful"]) == 2
+    assert main(["size", str(photo_dir / "a_good.jpg"), "--min-confidence", "1.5"]) == 2
     assert "error" in capsys.readouterr().err
+    confidence = df["confidence"][0]
+    assert main(["size", str(photo_dir / "a_good.jpg"), "--out", str(out), "--min-confidence",
+                 str(min(1.0, confidence + 0.01))]) == 0
+    strict = pd.read_csv(out)
+    assert strict["size_cm"].isna().all() and f"< {min(1.0, confidence + 0.01):g}" in strict["status"][0]
 
 
 # --- metrics -------------------------------------------------------------------------------------------------
@@ -243,14 +278,15 @@ def _score(root, methods=("improved", "baseline")) -> dict:
 
 
 COVERAGE_TARGET, MAPE_TARGET = 0.90, 0.10  # issue 15's targets on held-out styles (with GROSS_ERROR)
-COVERAGE_FLOOR, MAPE_FLOOR = 0.25, 0.16      # regression guards (generator v6, 40 photos: coverage 0.30-1.00, MAPE 3.8-13.9 %)
+COVERAGE_FLOOR, MAPE_FLOOR = 0.70, 0.12      # regression guards (generator v6, cube finder v3, 40-60 photos:
+                                             # coverage 0.80-1.00, MAPE 3.6-9.6 %)
 
 
 def _assert_targets(rows: dict) -> None:
     """Better than upstream and within the regression guards; issue 15's targets (coverage >= 0.90,
     MAPE <= 10 %, no accepted error above 50 %) are reported as an expected failure, with the figures,
-    while they are not met (generator v6's engraved cubes: their front face is measured about 12 % wide,
-    and a bar is sometimes read off the cube)."""
+    while they are not met (a black engraved cube on a dark backdrop is sometimes not found, or measured
+    on a wrong box and taken for the grey kind)."""
     improved, base = rows["improved"], rows["baseline"]
     # Beats the upstream method: lower MAPE, or it measures at least twice as many photos.
     assert improved["mape"] < base["mape"] or np.isnan(base["mape"]) or improved["coverage"] >= 2 * base["coverage"], \
@@ -284,10 +320,15 @@ def test_default_threshold_is_the_choice_on_the_tune_styles():
 
     cfg = replace(SizeConfig(methods=("improved",)), min_confidence=0.0)
     preds = pd.concat([evaluate_release(open_release(held_out_release(style, 40)).size_table(), "improved", cfg,
-                                        progress=False) for style in TUNE_STYLES])
+                                        progress=False).assign(style=style) for style in TUNE_STYLES])
     chosen = choose_threshold(preds)
     accepted = preds["confidence"][preds["size_cm"].notna()]
     assert ((accepted >= chosen) == (accepted >= MIN_CONFIDENCE)).all(), (chosen, MIN_CONFIDENCE)
+    # The evidence for the rule: chosen on two tune styles, the third carries no gross error (each fold).
+    for left_out in TUNE_STYLES:
+        t = choose_threshold(preds[preds["style"] != left_out])
+        rows = preds[(preds["style"] == left_out) & preds["size_cm"].notna() & (preds["confidence"] >= t)]
+        assert ((rows["size_cm"] - rows["true_cm"]).abs() / rows["true_cm"]).max() <= GROSS_ERROR, (left_out, t)
 
 
 @pytest.mark.parametrize("style", [

@@ -9,15 +9,17 @@ import sys
 from minerals.cli import CommandError, add_command
 
 DESCRIPTION = """\
-Estimate each specimen's longest extent in cm from the 1.27 cm reference cube in its photo.
-Writes one CSV row per photo: path,size_cm,cm_per_px,cube_side_px,confidence,status,cube_kind
-(status
-is `ok` or why the estimator abstained; size_cm is then empty; cube_kind: grey_1cm, engraved or
-printed_bar, see minerals.size.kinds: the black engraved cube's edge, 1 cm here, is an open
-question). `--method improved` (default) reads the scale
-from the cube's printed 1 cm bar (or its square front face) and segments the specimen; `--method
-baseline` is the upstream method, which needs the release's mineral_boxes (use --root). `--root DIR
---evaluate` scores both methods (or --method) against the release's minerals_size.csv."""
+Estimate each specimen's longest extent in cm from the reference cube in its photo. Writes one CSV
+row per photo: path,size_cm,cm_per_px,cube_side_px,confidence,status,cube_kind (status is `ok` or
+why the estimator abstained; size_cm is then empty; cube_kind: grey_1cm or printed_bar, taken as
+1.27 cm, or engraved, the black cube engraved "1 CM", taken as 1 cm: an open question, see
+minerals.size.kinds). `--method improved` (default) reads the scale from the cube's printed 1 cm bar,
+its 10 mm ruler or its front face (and its text, when these are ambiguous) and segments the
+specimen; `--method baseline` is the upstream method, which needs the release's mineral_boxes (use
+--root). `--root DIR --evaluate` scores both methods (or --method) against the release's
+minerals_size.csv. The confidence (0-1) ranks the estimates; by default every photo the estimator
+can measure is accepted (chosen on the tune styles, see the size page); `--min-confidence` abstains
+below a stricter value."""
 
 
 def register(subparsers) -> None:
@@ -34,6 +36,8 @@ def register(subparsers) -> None:
                    help="baseline label-card boxes: fast card detector (default) or CRAFT via easyocr (slow)")
     p.add_argument("--no-ocr", action="store_true",
                    help="improved: never read the cube's text (cheap cues only; easyocr not needed)")
+    p.add_argument("--min-confidence", type=float, metavar="C",
+                   help="improved: abstain below this confidence, 0-1 (default: minerals.size.result.MIN_CONFIDENCE)")
     p.add_argument("--limit", type=int, default=0, help="with --root: only the first N photos")
     p.add_argument("--json", action="store_true", help="with --evaluate: print the metrics as one JSON list")
     p.set_defaults(func=run)
@@ -52,8 +56,12 @@ def run(args) -> int:
         raise CommandError("--paper-faithful changes the baseline only; add --method baseline")
     if args.limit < 0:
         raise CommandError(f"--limit must be >= 0, got {args.limit}")
+    if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
+        raise CommandError(f"--min-confidence must be within 0-1, got {args.min_confidence}")
     cfg = SizeConfig(paper_faithful=args.paper_faithful, text_detector=args.text_detector, limit=args.limit,
                      ocr=not args.no_ocr)
+    if args.min_confidence is not None:
+        cfg = dataclasses.replace(cfg, min_confidence=args.min_confidence)
     if args.root:
         return _run_release(args, cfg)
     return _run_files(args, cfg)

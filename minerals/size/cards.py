@@ -17,10 +17,14 @@ from minerals.data.images import shrink
 from minerals.size.backdrop import Backdrop, fit_backdrop
 
 WORK_SIDE = 512
-BRIGHT_L = 190      # OpenCV Lab lightness (0-255) of card paper (brighter than any cube face)
+BRIGHT_L = 190      # OpenCV Lab lightness (0-255) of card paper (brighter than any cube face) ...
+DIM_SHARE = 0.85    # ... or, in a dim photo, this share of its 99.5th-percentile lightness ...
+MIN_PAPER_L = 110   # ... but at least this (chosen on the tune styles: low-key cards at exposure 0.6)
 PAPER_CONTRAST = 6.0  # Lab units by which paper differs from the backdrop around it
 GREY_CHROMA = 18    # max distance of a, b from neutral (128) for paper
 MIN_FILL = 0.85     # card area / its minimum-area rectangle
+MIN_CARD_SHARE = 0.006  # of the photo's area: smaller bright rectangles with strokes are lit facets of a specimen
+                        # (the tune styles' cards span 1.5-5 %)
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,9 @@ def find_cards(rgb: np.ndarray, backdrop: Backdrop | None = None) -> list[Card]:
     diff = labf - model.render((h, w))
     stands_out = (diff[..., 0] > max(PAPER_CONTRAST, 3 * float(model.sigma[0]))) | \
         (np.hypot(diff[..., 1], diff[..., 2]) > max(PAPER_CONTRAST, 3 * float(model.sigma[1:].max())))
-    paper = (L >= BRIGHT_L) & (chroma <= GREY_CHROMA) & stands_out
+    # Under dim light (a low-key photo) paper is darker: its lightness is relative to the photo's brightest.
+    bright = min(BRIGHT_L, max(MIN_PAPER_L, DIM_SHARE * float(np.percentile(L, 99.5))))
+    paper = (L >= bright) & (chroma <= GREY_CHROMA) & stands_out
     # Text strokes inside the paper are filled in first.
     k = max(3, round(min(h, w) / 50)) | 1
     filled = cv2.morphologyEx(paper.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
@@ -63,7 +69,7 @@ def find_cards(rgb: np.ndarray, backdrop: Backdrop | None = None) -> list[Card]:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(filled, connectivity=8)
     for i in range(1, n):
         x, y, bw, bh, area = stats[i]
-        if area < 0.002 * h * w or area > 0.25 * h * w:  # specks, or the pale backdrop itself
+        if area < MIN_CARD_SHARE * h * w or area > 0.25 * h * w:  # bright facets, or the pale backdrop itself
             continue
         comp = labels[y:y + bh, x:x + bw] == i
         cnts, _ = cv2.findContours(comp.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

@@ -24,7 +24,9 @@ MIN_FILL = 0.80       # face area (holes filled) / its bounding box
 MAX_ASPECT = 1.4      # face bounding box, long / short
 MAX_SHARE = 0.05      # of the image area: larger regions are not the cube's face
 MIN_SIDE = 8          # px: smaller regions are noise (the estimator abstains below min_cube_px anyway)
-ENGRAVED_L = 70       # median lightness (0-255) below which a face with marks is the black engraved cube's
+MARK_STEP = 30        # lightness (0-255) from the face's median at which a pixel is a mark (engraved or printed)
+MIN_BRIGHT_MARKS = 0.03  # share of bright marks from which a face is engraved (chosen on the tune styles'
+                         # true front faces: engraved >= 0.08 with dark marks <= 0.03, grey and printed 0.00)
 
 
 @dataclass
@@ -92,9 +94,24 @@ def find_faces(lab: np.ndarray, exclude: list) -> list[Face]:
         aspect = max(bw, bh) / min(bw, bh)
         score = (min(1.0, (fill - MIN_FILL) / 0.15) * (1.0 - 0.5 * (aspect - 1) / (MAX_ASPECT - 1))
                  * (1.0 - 0.5 * chroma / MAX_CHROMA) * (1.0 if 0.01 <= marks <= 0.35 else 0.7) * (1.0 if lid else 0.8))
-        kind = kinds.ENGRAVED if face_l < ENGRAVED_L and marks >= 0.01 else kinds.GREY
-        faces.append(Face((int(x), int(y), int(x + bw), int(y + bh)), float(score), kind=kind))
+        box = (int(x), int(y), int(x + bw), int(y + bh))
+        faces.append(Face(box, float(score), kind=kinds.ENGRAVED if engraved(L, box) else kinds.GREY))
     return sorted(faces, key=lambda f: -f.score)
+
+
+def engraved(L: np.ndarray, box) -> bool:
+    """Whether the face `box` `(x0, y0, x1, y1)` px of the uint8 lightness `L` carries bright marks on a darker
+    face (the black cube's engraved white letters) rather than dark print (the grey and printed cubes): its
+    middle (15 % in from each side) has at least `MIN_BRIGHT_MARKS` pixels `MARK_STEP` above its median, and
+    more of them than `MARK_STEP` below. One rule for every finder (faces, silhouettes, bars)."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    mx, my = round(0.15 * (x1 - x0)), round(0.15 * (y1 - y0))
+    patch = L[max(0, y0 + my):max(0, y1 - my), max(0, x0 + mx):max(0, x1 - mx)].astype(np.float32)
+    if patch.size < 9:
+        return False
+    med = float(np.median(patch))
+    bright, dark = float(np.mean(patch > med + MARK_STEP)), float(np.mean(patch < med - MARK_STEP))
+    return bright >= MIN_BRIGHT_MARKS and bright > dark
 
 
 def _centre_in(x, y, bw, bh, boxes) -> bool:
@@ -131,7 +148,7 @@ def measure_face(L: np.ndarray, face: Face, predicted: bool = False) -> Face:
         top = oy + _edge(across_y, y0 - oy, -m)
         bottom = oy + _edge(across_y, y1 - 1 - oy, m)
     face.edges = (left, top, right, bottom)
-    face.side_px = float(right - left)
+    face.side_px = min(float(right - left), float(bottom - top))
     face.height_px = float(bottom - top)
     return face
 

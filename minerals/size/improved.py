@@ -42,7 +42,8 @@ CARD_SURROUND = 0.6  # an object lying mostly within a card box widened this muc
 FRAGMENT_SHARE = 0.1  # pieces at least this share of the main region ...
 FRAGMENT_GAP = 0.06   # ... and this close to it (fraction of the longer side) belong to the specimen
 FULL_FILL = 0.3  # a specimen filling less of the square on its length (`specimen_fill`) lowers the confidence
-ON_OBJECT = 6.0  # a cube candidate inside an object this many times its face's area is on the specimen
+ON_OBJECT = 6.0  # a cube candidate covering ON_SHARE of its face with an object this many times its face's
+ON_SHARE = 0.3   # area is on the specimen
 OFF_CUBE_PENALTY = 0.3  # score factor for such candidates
 CUT_RUN = 0.02  # a specimen touching the frame along this share of a side is cut by it
 FACE_TRUSTED = 0.5  # a flat square face this good is taken over a cube silhouette
@@ -55,6 +56,7 @@ READ_BELOW = 0.5      # cube confidence below which (or below min_confidence) th
 READ_MIN = 0.05       # candidates scoring less (silhouettes: their `read_score`) are not read
 MAX_READS = 4         # candidates read per photo at most (about 0.2 s each on one core)
 TEXT_SCORE = 0.8      # a candidate whose text names the cube scores at least this
+READ_BAR_PX = 24      # bars shorter than this (px) rank lower for reading: most are texture (a size prior)
 
 
 def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
@@ -168,18 +170,21 @@ def _cut_by_frame(mask: np.ndarray) -> bool:
     return any(r >= max(3, CUT_RUN * side) for r, side in zip(runs, (w, w, h, h)))
 
 
-def _on_object(centre, face_box, objects, s: float) -> bool:
-    """Whether a cube candidate lies on a much larger object (a facet or mark on the specimen, not the cube).
-
-    `objects`: `(labels, stats)` of the objects at work resolution; boxes and points in full-resolution px.
+def _on_object(face_box, objects, s: float) -> bool:
+    """Whether a cube candidate's front face `face_box` (full-resolution px) lies on a much larger object (a
+    facet or mark on the specimen, or a cube merged with it); `objects`: `(labels, stats)` at work resolution.
     """
     labels, stats = objects
-    x, y = int(centre[0] * s), int(centre[1] * s)
-    if not (0 <= y < labels.shape[0] and 0 <= x < labels.shape[1]) or labels[y, x] == 0:
+    h, w = labels.shape
+    x0, y0 = max(0, int(face_box[0] * s)), max(0, int(face_box[1] * s))
+    x1, y1 = min(w, int(np.ceil(face_box[2] * s))), min(h, int(np.ceil(face_box[3] * s)))
+    if x1 <= x0 or y1 <= y0:
         return False
-    bw, bh = stats[labels[y, x]][2:4]
     face = (face_box[2] - face_box[0]) * (face_box[3] - face_box[1]) * s * s
-    return bw * bh > ON_OBJECT * face
+    # a share of the face's pixels, not its centre alone: a specimen on a backdrop of its own colour is found with holes
+    counts = np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=len(stats))
+    return any(counts[i] >= ON_SHARE * (x1 - x0) * (y1 - y0) and stats[i][2] * stats[i][3] > ON_OBJECT * face
+               for i in range(1, len(stats)))
 
 
 def _find_cube(rgb: np.ndarray, lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: float, small,
@@ -196,16 +201,21 @@ def _find_cube(rgb: np.ndarray, lab: np.ndarray, cards: list, result: SizeEstima
     found = scalebar.find_bars(lab, cards)
     bars = [b for b in found if min(np.subtract(b.face_box()[2:], b.face_box()[:2])) >= MIN_CUBE_FRAC * short]
     tiny = [min(np.subtract(b.face_box()[2:], b.face_box()[:2])) for b in found if b not in bars and b.score > 0.2]
-    for bar in bars:
-        if _on_object(bar.centre, bar.face_box(), objects, s):
-            bar.score *= OFF_CUBE_PENALTY
+    # Bars and faces on a much larger object (marks or facets on the specimen, or a cube merged with it) are not
+    # taken on cheap cues alone: only their text can confirm them.
+    on = {id(b) for b in bars if _on_object(b.face_box(), objects, s)}
     bars = sorted((b for b in bars if b.score > 0.2), key=lambda b: -b.score)
-    faces = _faces(lab, cards, objects, s, tiny)
+    faces = _faces(lab, cards, tiny)
+    on |= {id(f) for f in faces if _on_object(f.box, objects, s)}
+    for item in (*bars, *faces):
+        if id(item) in on:
+            item.score *= OFF_CUBE_PENALTY
     cheap = SizeEstimate()
-    face = _cheap_cube(lab, cheap, s, bars, [f for f in faces if f.score > 0.2],
+    face = _cheap_cube(lab, cheap, s, [b for b in bars if id(b) not in on],
+                       [f for f in faces if f.score > 0.2 and id(f) not in on],
                        [c for c in sils if c.score >= SILHOUETTE_MIN], tiny)
     if cfg.ocr and (face is None or _confidence(face, cfg) < max(READ_BELOW, cfg.min_confidence)):
-        pool = [_Candidate(b.face_box(), b.score, "bar", b) for b in bars] \
+        pool = [_Candidate(b.face_box(), b.score * min(1.0, b.length_px / READ_BAR_PX), "bar", b) for b in bars] \
             + [_Candidate(f.box, f.score, "face", f) for f in faces] \
             + [_Candidate(tuple(v / s for v in c.box), c.read_score, "silhouette", c) for c in sils
                if not _on_card(tuple(v / s for v in c.box), cards)]
@@ -228,10 +238,14 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
     Abstains on `result` (and returns None) when there is no cube or there are two.
     """
     short = min(lab.shape[:2])
-    if bars and sils and bars[0].score < FACE_TRUSTED and sils[0].score >= FACE_TRUSTED \
+    if sils and sils[0].kind == kinds.ENGRAVED:  # no bar on the black cube: a "bar" there is between its letters
+        bars = [b for b in bars if not _overlap(b.face_box(), tuple(v / s for v in sils[0].box))]
+    if bars and sils and sils[0].score > _bar_face(lab, bars[0]).score \
             and not _inside(bars[0].centre, tuple(v / s for v in sils[0].box)):
-        # a weak bar off the only cube-like object: a mark on the specimen
+        # a bar (scored with its face's edges) off a more cube-like object: a mark on the specimen
         return _from_silhouette(sils, result, s, lab)
+    if bars and faces and faces[0].score >= FACE_TRUSTED and faces[0].score > bars[0].score:
+        bars = []  # a better flat square face: the bar is a mark on the specimen, a card or a cube's edge
     if bars:
         bar = bars[0]
         if len(bars) > 1 and bars[1].score >= TWO_CUBES_SCORE and bars[1].score >= 0.8 * bar.score \
@@ -257,9 +271,9 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
     return cubes.measure_face(lab[..., 0], faces[0])
 
 
-def _faces(lab: np.ndarray, cards: list, objects, s: float, tiny: list) -> list[cubes.Face]:
+def _faces(lab: np.ndarray, cards: list, tiny: list) -> list[cubes.Face]:
     """Flat square faces, best first, at least `MIN_CUBE_FRAC` of the shorter side (the sides of smaller
-    ones scoring above 0.2 are appended to `tiny`), penalised when on a much larger object."""
+    ones scoring above 0.2 are appended to `tiny`)."""
     short = min(lab.shape[:2])
     faces = []
     for f in cubes.find_faces(lab, cards):
@@ -268,10 +282,6 @@ def _faces(lab: np.ndarray, cards: list, objects, s: float, tiny: list) -> list[
             faces.append(f)
         elif f.score > 0.2:
             tiny.append(side)
-    for face in faces:
-        box = face.box
-        if _on_object(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), box, objects, s):
-            face.score *= OFF_CUBE_PENALTY
     return sorted(faces, key=lambda f: -f.score)
 
 
@@ -368,7 +378,9 @@ def _silhouette_face(sil, lab: np.ndarray, s: float) -> cubes.Face:
     boxed = cubes.Face(tuple(int(round(v)) for v in front), sil.score, side_px=front[2] - front[0],
                        height_px=front[3] - front[1], edges=front, kind=sil.kind)
     measured = cubes.measure_face(lab[..., 0], cubes.Face(boxed.box, sil.score, kind=sil.kind), predicted=True)
-    return measured if abs(measured.squareness - 1.0) <= SQUARE_TOLERANCE else boxed
+    face = measured if abs(measured.squareness - 1.0) <= SQUARE_TOLERANCE else boxed
+    face.kind = kinds.ENGRAVED if cubes.engraved(lab[..., 0], boxed.box) else kinds.GREY  # marks read at full resolution
+    return face
 
 
 def _from_silhouette(sils: list, result: SizeEstimate, s: float, lab: np.ndarray) -> cubes.Face | None:

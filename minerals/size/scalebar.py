@@ -15,12 +15,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from minerals.size.cube import engraved
+
 FACE_PER_BAR = 1.27   # cube edge / bar length (the bar is 1 cm, the edge 1.27 cm)
 BAR_ROW = 0.36        # the bar's height on the face, fraction of the edge from the top (text below it)
 RULER_ROW = 0.70      # the grey cube's 10 mm ruler, "1cm" above it
 MIN_BAR_PX = 10      # px: shorter dark runs are texture (the smallest tune-half real cube, 16 px, has a 12.6 px bar)
 MAX_CHROMA = 16.0
 PAPER_L = 200
+INK_STEP = 18.0       # black-hat depth (0-255) of the print in a well-lit photo ...
+BRIGHT_REF = 230.0    # ... whose 99.5th-percentile lightness is this or more; dimmer photos scale it down
 
 
 @dataclass
@@ -52,7 +56,8 @@ def find_bars(lab: np.ndarray, exclude: list) -> list[Bar]:
     L = lab[..., 0]
     H, W = L.shape
     ink = ink_map(L)
-    strokes = (ink > 18).astype(np.uint8)
+    # Under dim light the print's contrast drops with the photo's brightness (as card paper does, `cards`).
+    strokes = (ink > INK_STEP * min(1.0, float(np.percentile(L, 99.5)) / BRIGHT_REF)).astype(np.uint8)
     runs = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, np.ones((1, MIN_BAR_PX - 1), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
     grey_ok = _plain_grey_map(lab) if n > 1 else None
@@ -87,11 +92,12 @@ def find_bars(lab: np.ndarray, exclude: list) -> list[Bar]:
 
 def _scored(cand: Bar, lab: np.ndarray, strokes: np.ndarray, exclude: list) -> Bar | None:
     """`cand` scored (its face: plain colourless grey, not paper, the text on the right side of the bar),
-    or None when its face leaves the photo, lies on a card or has too few plain pixels."""
+    or None when its face leaves the photo, lies on a card, carries bright (engraved) marks or has too few
+    plain pixels."""
     H, W = strokes.shape
     fx0, fy0, fx1, fy1 = (int(round(v)) for v in cand.face_box())
-    if fx0 < 0 or fy0 < 0 or fx1 > W or fy1 > H or _on_card(cand, exclude):
-        return None
+    if fx0 < 0 or fy0 < 0 or fx1 > W or fy1 > H or _on_card(cand, exclude) or engraved(lab[..., 0], (fx0, fy0, fx1, fy1)):
+        return None  # off the photo, on a card, or between the engraved letters of a black cube
     face = lab[fy0:fy1, fx0:fx1].reshape(-1, 3).astype(np.float32)
     plain = face[strokes[fy0:fy1, fx0:fx1].ravel() == 0]
     if len(plain) < 20:

@@ -18,13 +18,13 @@ import cv2
 import numpy as np
 
 from minerals.size import kinds
+from minerals.size.cube import engraved
 
 MIN_SIDE_FRAC = 0.035   # cube side >= this share of the photo's shorter side ...
 MIN_SIDE_PX = 8         # ... and at least this many px
 MAX_SIDE_FRAC = 0.40    # ... and at most this share
 MAX_ASPECT = 1.7        # silhouette box, long / short (a cube seen from above is taller than wide)
 MAX_CHROMA = 22.0       # Lab units from neutral: grey, black and metal cubes
-DARK_L = 80.0           # 25th percentile lightness (0-255) below which a cube is the black engraved kind
 MAX_SPECIMEN_SHARE = 0.6  # a cube's area is at most this share of the largest object's
 LINE_PX = 3             # coloured or dark lines thinner than this (overlay boxes, threads) are dropped
 FACE_STEP = 32.0        # Sobel response (4 x a lightness step of 8) of the edge between two of the cube's faces
@@ -38,8 +38,8 @@ class Silhouette:
     """A cube candidate: `box` `(x0, y0, x1, y1)`, `front` (its front face, `front_face`) and `side_px`
     (the front face's width: the edge estimate) in work px,
     `score` in [0, 1], median lightness `face_l` (0-255), `marks` (share of bright or dark marks inside),
-    `cut` (touches the frame), `kind` (`minerals.size.kinds`: `engraved` when dark with bright marks,
-    else `grey_1cm`), `cues` (the soft terms, for reasons and tests) and `read_score`: the score with the
+    `cut` (touches the frame), `kind` (`minerals.size.kinds`: `engraved` when its front face carries bright marks
+    (`cube.engraved`), else `grey_1cm`), `cues` (the soft terms, for reasons and tests) and `read_score`: the score with the
     flat cue floored at `FLAT_FLOOR`, which ranks the candidates whose text is worth reading (`minerals.size.ocr`)."""
 
     box: tuple[int, int, int, int]
@@ -114,7 +114,6 @@ def find_silhouettes(lab: np.ndarray, fg: np.ndarray) -> list[Silhouette]:
         vals = Lr[inner] if inner.sum() > 8 else Lr[region]
         flat = float(np.mean(texture[y:y + bh, x:x + bw][inner if inner.sum() > 8 else region] < 5.0))
         marks = float(np.mean(np.abs(vals - np.median(vals)) > 40))
-        dark = float(np.percentile(vals, 25)) < DARK_L
         ring = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~inner
         sharp = float(np.mean(grad[y:y + bh, x:x + bw][ring] > 20)) if ring.any() else 0.0
         cut = x == 0 or y == 0 or x + bw >= w or y + bh >= h
@@ -133,7 +132,7 @@ def find_silhouettes(lab: np.ndarray, fg: np.ndarray) -> list[Silhouette]:
         score, read_score = rest * cues["flat"], rest * max(cues["flat"], FLAT_FLOOR)
         front = front_face(L, (x, y, x + bw, y + bh))
         out.append(Silhouette((x, y, x + bw, y + bh), float(front[2] - front[0]), score, face_l, marks, cut,
-                              kinds.ENGRAVED if dark and marks > 0.05 else kinds.GREY, cues, read_score, front))
+                              kinds.ENGRAVED if engraved(L, front) else kinds.GREY, cues, read_score, front))
     return sorted(out, key=lambda c: -c.score)
 
 
