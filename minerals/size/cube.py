@@ -32,7 +32,7 @@ MIN_BRIGHT_MARKS = 0.03  # share of bright marks from which a face is engraved (
 @dataclass
 class Face:
     """A candidate front face: `box` `(x0, y0, x1, y1)` of its flat region (px), `score` in [0, 1], and,
-    once measured, `side_px` (sub-pixel width), `height_px` and `edges` `(left, top, right, bottom)`;
+    once measured, `side_px` (sub-pixel edge, `measure_face`), `height_px` and `edges` `(left, top, right, bottom)`;
     `kind` is the cube kind of `minerals.size.kinds` (its edge length gives the scale): `engraved` for a
     dark face with (engraved) marks, else `grey_1cm`."""
 
@@ -124,7 +124,8 @@ def measure_face(L: np.ndarray, face: Face, predicted: bool = False) -> Face:
 
     Each edge is the peak of the median lightness gradient across it (parabolic interpolation), searched
     from the flat region's border outwards, or, for a `predicted` box, within 10 % of the edge either
-    side of it; width = right - left, height = bottom - top.
+    side of it; height = bottom - top, and the edge `side_px` = min(right - left, height): a face measured
+    wider than tall includes a side face seen in perspective (the black cube's is nearly as dark as its front).
     """
     x0, y0, x1, y1 = face.box
     bw, bh = x1 - x0, y1 - y0

@@ -3,9 +3,9 @@
 Steps on an `(H, W, 3)` uint8 photo: fit a smooth backdrop surface (`backdrop`) and find the objects
 that differ from it at `SizeConfig.work_side` px; find label cards (`cards`); find the cube at full
 resolution, by its printed 1 cm bar or the grey cube's 10 mm ruler (`scalebar`; edge = 1.27 x bar),
-else by its flat square front face (`cube`) or its silhouette's front face (`silhouette`), preferring
-candidates that are not on a much larger object; only when these cheap cues leave the cube open (none,
-two, or one below `SizeConfig.min_confidence`) read the text on the best few candidates (`ocr`:
+else by its flat square front face (`cube`) or its silhouette's front face (`silhouette`); bars and faces
+on a much larger object (marks on the specimen, or a cube merged with it) need their text; only when these
+cheap cues leave the cube open (none, two, or one below `READ_BELOW`) read the text on the best few candidates (`ocr`:
 "1 cm", "10 mm" or "T." confirm one, and its kind, whose edge gives the scale: `kinds`);
 mask out the cube and the cards, take the largest remaining object with its nearby pieces as the
 specimen, and report its longest extent (maximum Feret diameter) in cm. It abstains with a reason
