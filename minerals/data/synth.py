@@ -19,7 +19,10 @@ edge (`synth_scene.CUBE_EDGE_CM`: 1.0, 1.27, 1.27 cm) is `cube_side_px * cm_per_
 jitter and the camera's perspective.
 `true_size_cm` is the specimen's longest extent (maximum Feret diameter) in the image plane, in cm, and
 `cm_per_px` the scale at the specimen after the camera's homography. Same seed and parameters give the
-same bytes, whatever the number of workers.
+same bytes, whatever the number of workers, under the same BLAS kernels: numpy's OpenBLAS picks them when
+it loads, and `minerals.runtime.pin_cpu` (the CLI, before numpy loads) fixes them on any x86-64 machine; a
+process that loaded numpy first uses the machine's own, and on an AVX-512 CPU a few pixels of some photos
+then differ in their last bit.
 """
 
 from __future__ import annotations
