@@ -139,6 +139,17 @@ def test_card_detector_finds_a_card_in_dim_light():
     assert not find_cards(photo(backdrop=(90, 90, 90))[0])  # and none where there is none
 
 
+def test_brightest_is_numpys_percentile():
+    """The histogram percentile that scales the card and bar thresholds equals `np.percentile`."""
+    from minerals.size.backdrop import brightest
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        L = rng.integers(0, 256, size=tuple(rng.integers(1, 200, 2)), dtype=np.uint8)
+        for q in (0.0, 50.0, 99.5, 100.0):
+            assert brightest(L, q) == pytest.approx(float(np.percentile(L, q)), abs=1e-9)
+
+
 @pytest.mark.parametrize("face,marks,engraved", [(30, 220, True), (120, 30, False), (160, 160, False), (40, 60, False)])
 def test_engraved_means_bright_marks_on_the_face(face, marks, engraved):
     """One rule for the black cube's engraved letters: bright marks on a darker face (`cube.engraved`)."""

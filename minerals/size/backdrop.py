@@ -168,3 +168,15 @@ def clean(mask: np.ndarray, k: int) -> np.ndarray:
     filled = np.zeros_like(m)
     cv2.drawContours(filled, cnts, -1, 1, thickness=cv2.FILLED)
     return filled.astype(bool)
+
+
+def brightest(L: np.ndarray, q: float = 99.5) -> float:
+    """The `q`-th percentile of a uint8 lightness image `L` (numpy's linear rule, the same value as
+    `np.percentile`), from its histogram: a photo's brightest paper or highlight, which dim light lowers
+    (`cards`, `scalebar`); several times faster than sorting a 1024-px photo."""
+    counts = np.cumsum(np.bincount(L.ravel(), minlength=256))
+    pos = q / 100.0 * (counts[-1] - 1)
+    lo = int(np.floor(pos))
+    a, b = (float(np.searchsorted(counts, k, side="right")) for k in (lo, min(lo + 1, counts[-1] - 1)))
+    t = pos - lo  # numpy's interpolation, written the way it rounds
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from minerals.data.images import shrink
-from minerals.size.backdrop import Backdrop, fit_backdrop
+from minerals.size.backdrop import Backdrop, brightest, fit_backdrop
 
 WORK_SIDE = 512
 BRIGHT_L = 190      # OpenCV Lab lightness (0-255) of card paper (brighter than any cube face) ...
@@ -57,7 +57,7 @@ def find_cards(rgb: np.ndarray, backdrop: Backdrop | None = None) -> list[Card]:
     stands_out = (diff[..., 0] > max(PAPER_CONTRAST, 3 * float(model.sigma[0]))) | \
         (np.hypot(diff[..., 1], diff[..., 2]) > max(PAPER_CONTRAST, 3 * float(model.sigma[1:].max())))
     # Under dim light (a low-key photo) paper is darker: its lightness is relative to the photo's brightest.
-    bright = min(BRIGHT_L, max(MIN_PAPER_L, DIM_SHARE * float(np.percentile(L, 99.5))))
+    bright = min(BRIGHT_L, max(MIN_PAPER_L, DIM_SHARE * brightest(L)))
     paper = (L >= bright) & (chroma <= GREY_CHROMA) & stands_out
     # Text strokes inside the paper are filled in first.
     k = max(3, round(min(h, w) / 50)) | 1

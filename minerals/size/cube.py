@@ -34,7 +34,7 @@ class Face:
     """A candidate front face: `box` `(x0, y0, x1, y1)` of its flat region (px), `score` in [0, 1], and,
     once measured, `side_px` (sub-pixel edge, `measure_face`), `height_px` and `edges` `(left, top, right, bottom)`;
     `kind` is the cube kind of `minerals.size.kinds` (its edge length gives the scale): `engraved` for a
-    dark face with (engraved) marks, else `grey_1cm`."""
+    face with bright (engraved) marks (`engraved`), else `grey_1cm`."""
 
     box: tuple[int, int, int, int]
     score: float

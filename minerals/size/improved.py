@@ -240,7 +240,8 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
     short = min(lab.shape[:2])
     if sils and sils[0].kind == kinds.ENGRAVED:  # no bar on the black cube: a "bar" there is between its letters
         bars = [b for b in bars if not _overlap(b.face_box(), tuple(v / s for v in sils[0].box))]
-    if bars and sils and sils[0].score > _bar_face(lab, bars[0]).score \
+    bar_face = _bar_face(lab, bars[0]) if bars else None  # measured once: compared here, returned below
+    if bars and sils and sils[0].score > bar_face.score \
             and not _inside(bars[0].centre, tuple(v / s for v in sils[0].box)):
         # a bar (scored with its face's edges) off a more cube-like object: a mark on the specimen
         return _from_silhouette(sils, result, s, lab)
@@ -254,7 +255,7 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
             result.cube_box = bar.face_box()
             result.abstain("two cubes (cannot tell which one is the reference)")
             return None
-        return _bar_face(lab, bar)
+        return bar_face
     if not faces or faces[0].score < FACE_TRUSTED:
         if sils:
             return _from_silhouette(sils, result, s, lab)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from minerals.size.backdrop import brightest
 from minerals.size.cube import engraved
 
 FACE_PER_BAR = 1.27   # cube edge / bar length (the bar is 1 cm, the edge 1.27 cm)
@@ -57,7 +58,7 @@ def find_bars(lab: np.ndarray, exclude: list) -> list[Bar]:
     H, W = L.shape
     ink = ink_map(L)
     # Under dim light the print's contrast drops with the photo's brightness (as card paper does, `cards`).
-    strokes = (ink > INK_STEP * min(1.0, float(np.percentile(L, 99.5)) / BRIGHT_REF)).astype(np.uint8)
+    strokes = (ink > INK_STEP * min(1.0, brightest(L) / BRIGHT_REF)).astype(np.uint8)
     runs = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, np.ones((1, MIN_BAR_PX - 1), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
     grey_ok = _plain_grey_map(lab) if n > 1 else None
