@@ -23,6 +23,7 @@ MIN_PAPER_L = 110   # ... but at least this (chosen on the tune styles: low-key 
 PAPER_CONTRAST = 6.0  # Lab units by which paper differs from the backdrop around it
 GREY_CHROMA = 18    # max distance of a, b from neutral (128) for paper
 MIN_FILL = 0.85     # card area / its minimum-area rectangle
+CUBE_ASPECT = 1.6   # a "card" this close to square (long / short) and at most 4 faces large is a pale cube
 MIN_CARD_SHARE = 0.006  # of the photo's area: smaller bright rectangles with strokes are lit facets of a specimen
                         # (the tune styles' cards span 1.5-5 %)
 
@@ -86,6 +87,18 @@ def find_cards(rgb: np.ndarray, backdrop: Backdrop | None = None) -> list[Card]:
         cards.append(Card((x / s, y / s, (x + bw) / s, (y + bh) / s), text))
     cards.extend(_text_blocks_on_pale_backdrop(L, strokes, s, [c.box for c in cards]))
     return sorted(cards, key=lambda c: -(c.box[2] - c.box[0]) * (c.box[3] - c.box[1]))
+
+
+def holds(card, point, area: float) -> bool:
+    """Whether the label card `card` `(x0, y0, x1, y1)` holds a cube candidate at `point` `(x, y)` (its centre,
+    or a bar's) whose face spans `area` px²: the point lies on it and it is a card, not the candidate itself (a
+    pale cube with its print is found as a "card" too: a near-square box, long / short <= `CUBE_ASPECT`, at
+    most 4 faces large). Cards are wide (the generator's 2-3.6 : 1, the museum's labels alike), so a text
+    line on a small card whose predicted face is larger than half the card is still on the card."""
+    if not (card[0] <= point[0] <= card[2] and card[1] <= point[1] <= card[3]):
+        return False
+    cw, ch = card[2] - card[0], card[3] - card[1]
+    return max(cw, ch) > CUBE_ASPECT * max(1e-6, min(cw, ch)) or cw * ch > 4 * area
 
 
 def _text_blocks_on_pale_backdrop(L: np.ndarray, strokes: np.ndarray, s: float, known: list) -> list[Card]:

@@ -32,7 +32,8 @@ MIN_BRIGHT_MARKS = 0.03  # share of bright marks from which a face is engraved (
 @dataclass
 class Face:
     """A candidate front face: `box` `(x0, y0, x1, y1)` of its flat region (px), `score` in [0, 1], and,
-    once measured, `side_px` (sub-pixel edge, `measure_face`), `height_px` and `edges` `(left, top, right, bottom)`;
+    once measured, `side_px` (sub-pixel edge, `measure_face`), `width_px`, `height_px` and `edges`
+    `(left, top, right, bottom)`; `squareness` = width / height (a face measured wider than tall includes a side face);
     `kind` is the cube kind of `minerals.size.kinds` (its edge length gives the scale): `engraved` for a
     face with bright (engraved) marks (`engraved`), else `grey_1cm`."""
 
@@ -40,12 +41,13 @@ class Face:
     score: float
     side_px: float = 0.0
     height_px: float = 0.0
+    width_px: float = 0.0
     edges: tuple[float, float, float, float] | None = None
     kind: str = kinds.GREY
 
     @property
     def squareness(self) -> float:
-        return self.side_px / self.height_px if self.height_px > 0 else 0.0
+        return (self.width_px or self.side_px) / self.height_px if self.height_px > 0 else 0.0
 
 
 def edge_map(L: np.ndarray) -> np.ndarray:
@@ -149,8 +151,8 @@ def measure_face(L: np.ndarray, face: Face, predicted: bool = False) -> Face:
         top = oy + _edge(across_y, y0 - oy, -m)
         bottom = oy + _edge(across_y, y1 - 1 - oy, m)
     face.edges = (left, top, right, bottom)
-    face.side_px = min(float(right - left), float(bottom - top))
-    face.height_px = float(bottom - top)
+    face.width_px, face.height_px = float(right - left), float(bottom - top)
+    face.side_px = min(face.width_px, face.height_px)
     return face
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from minerals.data import open_release
 from minerals.data.styles import STYLES, style_release
 from minerals.metrics import bootstrap_ci, coverage, size_errors
 from minerals.size.overlay import draw_overlay
@@ -22,6 +23,7 @@ from minerals.size.result import SizeConfig
 # Synthetic photo styles (`minerals.data.styles`): the confidence threshold is chosen on the tune styles, and
 # the estimator is reported on the held-out ones, never used for choosing.
 TUNE_STYLES = ("default", "grey_low_key", "small_far_specimen")
+TUNE_RELEASES = ((101, 40), (202, 80))  # (seed, photos per tune style): 360 photos for choosing
 HELD_OUT_STYLES = {name: STYLES[name] for name in ("dark_colour_front", "pale_cards_stands", "colour_sweep_tilted",
                                                    "engraved_pale_sweep", "grey_ruler_dark")}
 GROSS_ERROR = 0.5  # an estimate off by more than 50 % of the measured size
@@ -135,6 +137,15 @@ def choose_threshold(preds: pd.DataFrame, max_ape: float = GROSS_ERROR) -> float
 def held_out_release(style: str, photos: int, image_size: int = 512, seed: int = 101) -> Path:
     """A synthetic release of one of `minerals.data.styles.STYLES` with `photos` size photos, generated once."""
     return style_release(style, n_size=photos, image_size=image_size, seed=seed)
+
+
+def tune_predictions(cfg: SizeConfig, progress: bool = False) -> pd.DataFrame:
+    """Predictions of the improved estimator on every tune release (`TUNE_RELEASES` x `TUNE_STYLES`, 512 px), with
+    `style` and `seed` columns: the photos on which `choose_threshold` picks `result.MIN_CONFIDENCE` (run with
+    `min_confidence=0`)."""
+    return pd.concat([evaluate_release(open_release(held_out_release(style, photos, seed=seed)).size_table(), "improved",
+                                       cfg, progress=progress).assign(style=style, seed=seed)
+                      for seed, photos in TUNE_RELEASES for style in TUNE_STYLES], ignore_index=True)
 
 
 def failure_gallery(preds, cfg, method: str = "improved", k: int = 8) -> list[tuple[str, np.ndarray]]:

@@ -30,8 +30,7 @@ from minerals.size import cube as cubes
 from minerals.size import kinds, ocr, scalebar
 from minerals.size.silhouette import find_silhouettes
 from minerals.size.backdrop import clean, fit_backdrop, foreground
-from minerals.size.baseline import box_iou
-from minerals.size.cards import find_cards
+from minerals.size.cards import find_cards, holds
 from minerals.size.result import SizeConfig, SizeEstimate
 
 EDGE_AGREEMENT = 0.08  # face width from edges vs 1.27 x bar length
@@ -240,10 +239,10 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
     short = min(lab.shape[:2])
     if sils and sils[0].kind == kinds.ENGRAVED:  # no bar on the black cube: a "bar" there is between its letters
         bars = [b for b in bars if not _overlap(b.face_box(), tuple(v / s for v in sils[0].box))]
-    bar_face = _bar_face(lab, bars[0]) if bars else None  # measured once: compared here, returned below
-    if bars and sils and sils[0].score > bar_face.score \
+    bar_face = _bar_face(lab, bars[0]) if bars else None
+    if bars and sils and sils[0].score > bars[0].score \
             and not _inside(bars[0].centre, tuple(v / s for v in sils[0].box)):
-        # a bar (scored with its face's edges) off a more cube-like object: a mark on the specimen
+        # a bar off a more cube-like object than the bar itself: a mark on the specimen
         return _from_silhouette(sils, result, s, lab)
     if bars and faces and faces[0].score >= FACE_TRUSTED and faces[0].score > bars[0].score:
         bars = []  # a better flat square face: the bar is a mark on the specimen, a card or a cube's edge
@@ -293,7 +292,7 @@ def _bar_face(lab: np.ndarray, bar: scalebar.Bar) -> cubes.Face:
                               predicted=True)
     if abs(face.side_px / from_bar - 1) > EDGE_AGREEMENT:
         face.score *= 0.7  # the face's edges do not confirm the bar (side face, low contrast, clutter)
-    face.side_px = from_bar
+    face.side_px = face.width_px = from_bar  # squareness: the bar's edge against the measured height
     face.kind = kinds.GREY if bar.row == scalebar.RULER_ROW else kinds.PRINTED_BAR
     return face
 
@@ -373,13 +372,14 @@ def _face_of(c: _Candidate, lab: np.ndarray, s: float) -> cubes.Face:
 def _silhouette_face(sil, lab: np.ndarray, s: float) -> cubes.Face:
     """The front face of a silhouette (work px / `s` = full px): its edges measured at full resolution at
     the lightness steps near the front box (`cube.measure_face`: a shadow or halo around the cube is not
-    the cube), unless that face is off square by more than `SQUARE_TOLERANCE` (marks or a face edge taken
-    for its outline): then the front box itself."""
+    the cube), unless that face is narrower than tall by more than `SQUARE_TOLERANCE` (marks or a face edge
+    taken for its outline): then the front box itself."""
     front = tuple(v / s for v in sil.front)
     boxed = cubes.Face(tuple(int(round(v)) for v in front), sil.score, side_px=front[2] - front[0],
                        height_px=front[3] - front[1], edges=front, kind=sil.kind)
     measured = cubes.measure_face(lab[..., 0], cubes.Face(boxed.box, sil.score, kind=sil.kind), predicted=True)
-    face = measured if abs(measured.squareness - 1.0) <= SQUARE_TOLERANCE else boxed
+    # Measured wider than tall is a side face included (its edge is the height); narrower is marks or a face edge.
+    face = measured if measured.side_px >= (1.0 - SQUARE_TOLERANCE) * measured.height_px else boxed
     face.kind = kinds.ENGRAVED if cubes.engraved(lab[..., 0], boxed.box) else kinds.GREY  # marks read at full resolution
     return face
 
@@ -417,10 +417,9 @@ def feret(points: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def _on_card(box, cards: list) -> bool:
-    """Whether a candidate `box` is centred on a label card (its print is not the cube's) that is not the
-    candidate itself (a pale cube with its text is found as a card too: IoU >= 0.5)."""
-    centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-    return any(_inside(centre, card) and box_iou(box, card) < 0.5 for card in cards)
+    """Whether a candidate `box` lies on a label card (its print is not the cube's; `cards.holds`)."""
+    centre, area = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), (box[2] - box[0]) * (box[3] - box[1])
+    return any(holds(card, centre, area) for card in cards)
 
 
 def _similar_size(a, b) -> bool:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from minerals.size.backdrop import brightest
+from minerals.size.cards import holds
 from minerals.size.cube import engraved
 
 FACE_PER_BAR = 1.27   # cube edge / bar length (the bar is 1 cm, the edge 1.27 cm)
@@ -119,10 +120,10 @@ def _scored(cand: Bar, lab: np.ndarray, strokes: np.ndarray, exclude: list) -> B
 
 
 def _on_card(bar: Bar, cards: list) -> bool:
-    """Whether the bar lies on a label card; a "card" not much larger than the cube's face is the cube itself."""
+    """Whether the bar's face lies on a label card (`cards.holds`: a near-square "card" not much larger than
+    the face is the cube itself)."""
     x0, y0, x1, y1 = bar.face_box()
-    face = (x1 - x0) * (y1 - y0)
-    return any(_inside(bar.centre, b) and (b[2] - b[0]) * (b[3] - b[1]) > 4 * face for b in cards)
+    return any(holds(card, bar.centre, (x1 - x0) * (y1 - y0)) for card in cards)
 
 
 def _inside(pt, box) -> bool:

@@ -145,7 +145,8 @@ def front_face(L: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int,
     half's rows, which the printed or engraved marks cross only in part) splits off the narrower part as
     the side face, when it steps by `FACE_STEP`; the strongest horizontal inner edge in the top
     `TOP_SHARE` of the height (median over the front's columns) likewise splits off the top face.
-    Without such edges the silhouette is the front face.
+    Without such edges the silhouette is the front face. A thin printed line (the "1 cm" bar, a ruler)
+    is not an edge between faces: it steps down and back up within `LINE_PX` + 2 px (`_step`).
     """
     x0, y0, x1, y1 = box
     g = cv2.GaussianBlur(L[y0:y1, x0:x1], (0, 0), 0.8)
@@ -154,13 +155,25 @@ def front_face(L: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int,
     # Side faces are at most SIDE_SHARE of the width: the middle (the "T" stem, the bar's ticks) is not searched.
     cols = np.r_[max(2, round(0.1 * w)):round(SIDE_SHARE * w), round((1 - SIDE_SHARE) * w):w - max(2, round(0.1 * w))]
     if cols.size:
-        across = np.median(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3))[h // 2:], axis=0)[cols]
-        k = int(cols[int(np.argmax(across))])
-        if across.max() >= FACE_STEP:
+        across = np.median(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3))[h // 2:], axis=0)
+        k = _step(across, np.median(g[h // 2:], axis=0), cols)
+        if k is not None:
             fx0, fx1 = (0, k) if k >= w - k else (k, w)
     rows = np.r_[max(2, round(0.1 * h)):round(TOP_SHARE * h)]
     if rows.size and fx1 - fx0 > 4:
-        down = np.median(np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))[:, fx0 + 2:fx1 - 2], axis=1)[rows]
-        if down.max() >= FACE_STEP:
-            fy0 = int(rows[int(np.argmax(down))])
+        front = g[:, fx0 + 2:fx1 - 2]
+        k = _step(np.median(np.abs(cv2.Sobel(front, cv2.CV_32F, 0, 1, ksize=3)), axis=1), np.median(front, axis=1), rows)
+        if k is not None:
+            fy0 = k
     return x0 + fx0, y0 + fy0, x0 + fx1, y1
+
+
+def _step(strength: np.ndarray, level: np.ndarray, at: np.ndarray) -> int | None:
+    """The index among `at` of the strongest gradient `strength` (median |Sobel| along the profile) when it is
+    an edge between two faces: at least `FACE_STEP`, and the lightness `level` 2 px before it and `LINE_PX` + 2 px
+    after it differs by a quarter of that (a thin printed line comes back to its face's lightness), else None."""
+    k = int(at[int(np.argmax(strength[at]))])
+    if strength[k] < FACE_STEP:
+        return None
+    before, after = level[max(0, k - 2)], level[min(len(level) - 1, k + LINE_PX + 2)]
+    return k if abs(float(after) - float(before)) >= FACE_STEP / 4 else None
