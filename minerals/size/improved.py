@@ -44,6 +44,9 @@ FULL_FILL = 0.3  # a specimen filling less of the square on its length (`specime
 ON_OBJECT = 6.0  # a cube candidate covering ON_SHARE of its face with an object this many times its face's
 ON_SHARE = 0.3   # area is on the specimen
 OFF_CUBE_PENALTY = 0.3  # score factor for such candidates
+FACE_CONTRAST = 6.0  # Lab units: a bar's face differs from the backdrop by at least this (median; chosen on the
+                     # tune releases' bars: it drops 9 % of the false ones and 1 of 207 true ones)
+FRAME_FILL = 0.4  # a piece around a card filling less of its box than this is the card's frame
 CUT_RUN = 0.02  # a specimen touching the frame along this share of a side is cut by it
 FACE_TRUSTED = 0.5  # a flat square face this good is taken over a cube silhouette
 SILHOUETTE_MIN = 0.12  # a cube silhouette scores at least this to be taken
@@ -72,7 +75,7 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     kernel = max(3, round(min(h, w) / 150)) | 1
     objects = cv2.connectedComponentsWithStats(clean(fg, kernel).astype(np.uint8), connectivity=8)[1:3]
 
-    best = _find_cube(rgb, lab, cards, result, objects, s, (lab_small, fg), cfg)
+    best = _find_cube(rgb, lab, cards, result, objects, s, (lab_small, fg), (labf, model), cfg)
     if best is None:
         return _read_in_vain(result)
     result.cube_box = best.edges
@@ -147,10 +150,27 @@ def _specimen(fg: np.ndarray, cube: cubes.Face, cards: list, s: float, kernel: i
     if not others:
         return None
     main = max(others, key=lambda i: stats[i][4])
-    # a piece lying mostly around a card's box is what is left of the card (an edge, a corner), not the specimen's
+    # a piece lying mostly around a card's box is what is left of the card (an edge, a corner), not the specimen's;
+    # so is one whose box holds the card's (a card's frame: on pale backdrops only the text inside is found)
     on_card = np.bincount(labels[near_card], minlength=n)
-    pieces = [i for i in others if on_card[i] < 0.5 * stats[i][4]]
+    pieces = [i for i in others if on_card[i] < 0.5 * stats[i][4]
+              and not any(_frames(stats[i], tuple(v * s for v in card)) for card in cards)]
+    if main not in pieces:
+        if not pieces:
+            return None
+        main = max(pieces, key=lambda i: stats[i][4])
     return _with_fragments(labels, stats, main, pieces, gap=max(2, round(FRAGMENT_GAP * max(h, w))))
+
+
+def _frames(stat, card) -> bool:
+    """Whether a piece (`stat`: x, y, w, h, area of `cv2.connectedComponentsWithStats`) is a card's frame: hollow
+    (it fills less than `FRAME_FILL` of its box) with its box holding 80 % of the `card` box (same pixels)."""
+    x, y, w, h = (float(v) for v in stat[:4])
+    if stat[4] >= FRAME_FILL * w * h:
+        return False
+    iw = max(0.0, min(x + w, card[2]) - max(x, card[0]))
+    ih = max(0.0, min(y + h, card[3]) - max(y, card[1]))
+    return iw * ih >= 0.8 * (card[2] - card[0]) * (card[3] - card[1])
 
 
 def _widened(box, margin: float, s: float, h: int) -> tuple[slice, slice]:
@@ -167,6 +187,19 @@ def _cut_by_frame(mask: np.ndarray) -> bool:
     h, w = mask.shape
     runs = (mask[0].sum(), mask[-1].sum(), mask[:, 0].sum(), mask[:, -1].sum())
     return any(r >= max(3, CUT_RUN * side) for r, side in zip(runs, (w, w, h, h)))
+
+
+def _stands_out(face_box, labf: np.ndarray, model, s: float) -> bool:
+    """Whether a bar's predicted face `face_box` (full-resolution px) differs from the backdrop: the median
+    Lab distance of its pixels from the fitted backdrop (`labf`, `model` at work resolution, scale `s`) is at
+    least `FACE_CONTRAST`. A dark line on the backdrop (a specimen's rim in dim light) has backdrop around it."""
+    h, w = labf.shape[:2]
+    x0, y0 = max(0, int(face_box[0] * s)), max(0, int(face_box[1] * s))
+    x1, y1 = min(w, int(np.ceil(face_box[2] * s))), min(h, int(np.ceil(face_box[3] * s)))
+    if x1 <= x0 or y1 <= y0:
+        return False
+    dist = np.linalg.norm(labf[y0:y1, x0:x1] - model.render((h, w), (x0, y0, x1, y1)), axis=-1)
+    return float(np.median(dist)) >= FACE_CONTRAST
 
 
 def _on_object(face_box, objects, s: float) -> bool:
@@ -187,17 +220,18 @@ def _on_object(face_box, objects, s: float) -> bool:
 
 
 def _find_cube(rgb: np.ndarray, lab: np.ndarray, cards: list, result: SizeEstimate, objects, s: float, small,
-               cfg: SizeConfig) -> cubes.Face | None:
+               backdrop, cfg: SizeConfig) -> cubes.Face | None:
     """The measured front face, from the cheap cues (`_cheap_cube`) or, when these leave it open (no cube,
     two, or one whose cube confidence is below `READ_BELOW` and `cfg.min_confidence`) and `cfg.ocr`, from
     the text read on the best few candidates (`_read_text`): a candidate reading "1 cm", "10 mm" or "T."
     is the cube. Reading never changes a confident cheap choice; the threshold is independent of
     `min_confidence` so that `evaluate.choose_threshold` (run at `min_confidence=0`) sees what reading does.
-    Abstains on `result` (and returns None) when there is no cube or there are two.
+    Abstains on `result` (and returns None) when there is no cube or there are two. `small`: the work-resolution
+    Lab photo and object mask; `backdrop`: its float32 Lab and fitted `Backdrop`.
     """
     short = min(lab.shape[:2])
     sils = find_silhouettes(*small)
-    found = scalebar.find_bars(lab, cards)
+    found = [b for b in scalebar.find_bars(lab, cards) if _stands_out(b.face_box(), *backdrop, s)]
     bars = [b for b in found if min(np.subtract(b.face_box()[2:], b.face_box()[:2])) >= MIN_CUBE_FRAC * short]
     tiny = [min(np.subtract(b.face_box()[2:], b.face_box()[:2])) for b in found if b not in bars and b.score > 0.2]
     # Bars and faces on a much larger object (marks or facets on the specimen, or a cube merged with it) are not
