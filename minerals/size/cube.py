@@ -47,7 +47,7 @@ class Face:
 
     @property
     def squareness(self) -> float:
-        return (self.width_px or self.side_px) / self.height_px if self.height_px > 0 else 0.0
+        return self.width_px / self.height_px if self.height_px > 0 else 0.0
 
 
 def edge_map(L: np.ndarray) -> np.ndarray:

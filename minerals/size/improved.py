@@ -273,7 +273,6 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
     short = min(lab.shape[:2])
     if sils and sils[0].kind == kinds.ENGRAVED:  # no bar on the black cube: a "bar" there is between its letters
         bars = [b for b in bars if not _overlap(b.face_box(), tuple(v / s for v in sils[0].box))]
-    bar_face = _bar_face(lab, bars[0]) if bars else None
     if bars and sils and sils[0].score > bars[0].score \
             and not _inside(bars[0].centre, tuple(v / s for v in sils[0].box)):
         # a bar off a more cube-like object than the bar itself: a mark on the specimen
@@ -288,7 +287,7 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
             result.cube_box = bar.face_box()
             result.abstain("two cubes (cannot tell which one is the reference)")
             return None
-        return bar_face
+        return _bar_face(lab, bar)
     if not faces or faces[0].score < FACE_TRUSTED:
         if sils:
             return _from_silhouette(sils, result, s, lab)
@@ -410,7 +409,7 @@ def _silhouette_face(sil, lab: np.ndarray, s: float) -> cubes.Face:
     taken for its outline): then the front box itself."""
     front = tuple(v / s for v in sil.front)
     boxed = cubes.Face(tuple(int(round(v)) for v in front), sil.score, side_px=front[2] - front[0],
-                       height_px=front[3] - front[1], edges=front, kind=sil.kind)
+                       height_px=front[3] - front[1], width_px=front[2] - front[0], edges=front, kind=sil.kind)
     measured = cubes.measure_face(lab[..., 0], cubes.Face(boxed.box, sil.score, kind=sil.kind), predicted=True)
     # Measured wider than tall is a side face included (its edge is the height); narrower is marks or a face edge.
     face = measured if measured.side_px >= (1.0 - SQUARE_TOLERANCE) * measured.height_px else boxed
