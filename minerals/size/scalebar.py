@@ -22,6 +22,7 @@ from minerals.size.cube import engraved
 FACE_PER_BAR = 1.27   # cube edge / bar length (the bar is 1 cm, the edge 1.27 cm)
 BAR_ROW = 0.36        # the bar's height on the face, fraction of the edge from the top (text below it)
 RULER_ROW = 0.70      # the grey cube's 10 mm ruler, "1cm" above it
+EDGE_BAR_RATIO = (1.1, 1.5)  # a face's lower edge over the bar printed on it (FACE_PER_BAR, with blur and shadow)
 MIN_BAR_PX = 10      # px: shorter dark runs are texture (the smallest tune-half real cube, 16 px, has a 12.6 px bar)
 MAX_CHROMA = 16.0
 PAPER_L = 200
@@ -84,12 +85,24 @@ def find_bars(lab: np.ndarray, exclude: list) -> list[Bar]:
                 best = cand
         if best is not None and best.score > 0.2:
             bars.append(best)
-    # The "1 cm" text under a bar can look like a short bar: keep the longest of overlapping candidates.
+    # The "1 cm" text under a bar can look like a short bar: keep the longest of overlapping candidates, unless
+    # the longer is the face's own lower edge (or its contact shadow): then the bar lies above it, parallel, as
+    # long as the face over `FACE_PER_BAR` (`EDGE_BAR_RATIO`).
     kept: list[Bar] = []
     for bar in sorted(bars, key=lambda b: -b.length_px):
-        if not any(_inside(bar.centre, k.face_box()) for k in kept):
+        holder = next((k for k in kept if _inside(bar.centre, k.face_box())), None)
+        if holder is None:
             kept.append(bar)
+        elif _under(holder, bar):
+            kept[kept.index(holder)] = bar
     return sorted(kept, key=lambda b: -b.score)
+
+
+def _under(edge: Bar, bar: Bar) -> bool:
+    """Whether `edge` is the lower edge of the face that `bar` is printed on: longer by about `FACE_PER_BAR`
+    (`EDGE_BAR_RATIO`) and at least a tenth of the face below it."""
+    ratio = edge.length_px / bar.length_px
+    return EDGE_BAR_RATIO[0] <= ratio <= EDGE_BAR_RATIO[1] and edge.centre[1] - bar.centre[1] >= 0.1 * edge.length_px
 
 
 def _scored(cand: Bar, lab: np.ndarray, strokes: np.ndarray, exclude: list) -> Bar | None:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from minerals.size import kinds
+from minerals.size.baseline import box_iou
 from minerals.size.cube import engraved
 
 MIN_SIDE_FRAC = 0.035   # cube side >= this share of the photo's shorter side ...
@@ -30,6 +31,13 @@ LINE_PX = 3             # coloured or dark lines thinner than this (overlay boxe
 FACE_STEP = 32.0        # Sobel response (4 x a lightness step of 8) of the edge between two of the cube's faces
 SIDE_SHARE = 0.4        # a side face seen in perspective spans at most this share of the silhouette's width ...
 TOP_SHARE = 0.4         # ... and the top face this share of its height
+EDGE_RUN = 0.75         # the side face's edge steps by FACE_STEP / 2 along this share of the front face's rows
+                        # (chosen on the tune releases' cube silhouettes: >= 0.77 where splitting off a side face
+                        # was right, <= 0.72 where marks or shading were split off)
+SPLIT_BELOW = 0.12      # objects scoring less are split at their own lightness (`_cores`)
+FLAT_LO, FLAT_HI = 0.25, 0.6  # share of flat pixels inside (texture < 5): the flat cue runs from 0 to 1 between
+                        # these (chosen on the real photos' tune half: its cubes' share is 0.37-0.70, other objects'
+                        # median 0.32; small JPEG thumbnails of marked faces look textured)
 FLAT_FLOOR = 0.25       # `read_score`: the flat cue floored here (small JPEG thumbnails of marked faces look textured)
 
 
@@ -80,23 +88,68 @@ def _hull_mask(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
 
 
 def find_silhouettes(lab: np.ndarray, fg: np.ndarray) -> list[Silhouette]:
-    """Cube candidates, best first, in an OpenCV Lab uint8 photo `(h, w, 3)` with its object mask `fg` `(h, w)` bool."""
-    h, w = fg.shape
-    short = min(h, w)
+    """Cube candidates, best first, in an OpenCV Lab uint8 photo `(h, w, 3)` with its object mask `fg` `(h, w)` bool.
+
+    An object scoring below `SPLIT_BELOW` (a cube merged with its soft shadow, or with a touching piece) is
+    split at its own lightness (`_cores`), and its parts are scored as well (the candidates of both passes
+    are returned, an object's parts only where they overlap no candidate of the first pass scoring more).
+    """
     objects = _solid_objects(lab, fg)
+    first, elongated = _score_objects(lab, objects)
+    weak = [c.box for c in first if c.score < SPLIT_BELOW] + elongated
+    if not weak:
+        return first
+    split = _cores(lab[..., 0], objects, weak)
+    extra = [c for c in _score_objects(lab, split)[0] if any(_inside(c.box, b) for b in weak)
+             and not any(box_iou(c.box, f.box) > 0 and f.score >= c.score for f in first)]
+    return sorted(first + extra, key=lambda c: -c.score)
+
+
+def _cores(L: np.ndarray, objects: np.ndarray, boxes: list) -> np.ndarray:
+    """`objects` (`(h, w)` uint8 0/1) with the object in each of `boxes` replaced by its part on the other side of
+    its Otsu lightness threshold (`L`, float32) from the backdrop just above and below the box: the dark cube
+    without its paler soft shadow, or the pale cube without its darker one; opened by `LINE_PX` and filled."""
+    out = objects.copy()
+    for x0, y0, x1, y1 in boxes:
+        region = objects[y0:y1, x0:x1].astype(bool)
+        vals = L[y0:y1, x0:x1][region].astype(np.uint8)
+        if vals.size < 16 or int(vals.max()) - int(vals.min()) < FACE_STEP:
+            continue
+        t, _ = cv2.threshold(vals.reshape(-1, 1), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        dark = region & (L[y0:y1, x0:x1] <= t)
+        ring = np.r_[L[max(0, y0 - 2), x0:x1], L[min(len(L) - 1, y1 + 1), x0:x1]]
+        core = dark if float(np.median(ring)) > t else region & ~dark  # the part unlike the backdrop around it
+        k = cv2.getStructuringElement(cv2.MORPH_RECT, (LINE_PX, LINE_PX))
+        core = cv2.morphologyEx(core.astype(np.uint8), cv2.MORPH_OPEN, k)
+        cnts, _ = cv2.findContours(core, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        filled = np.zeros_like(core)
+        cv2.drawContours(filled, cnts, -1, 1, cv2.FILLED)
+        out[y0:y1, x0:x1] = np.where(region, filled, out[y0:y1, x0:x1])
+    return out
+
+
+def _score_objects(lab: np.ndarray, objects: np.ndarray) -> tuple[list[Silhouette], list[tuple]]:
+    """Every object of the `(h, w)` uint8 0/1 mask `objects` within the size and aspect limits, scored, best first;
+    and the boxes of the objects within the size limits too elongated to be a cube (up to twice `MAX_ASPECT`: a
+    cube merged with its shadow)."""
+    h, w = objects.shape
+    short = min(h, w)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(objects, connectivity=4)
     if n <= 1:
-        return []
+        return [], []
     largest = int(stats[1:, 4].max())
     lo, hi = max(MIN_SIDE_PX, MIN_SIDE_FRAC * short), MAX_SIDE_FRAC * short
     L = lab[..., 0].astype(np.float32)
     texture = np.abs(L - cv2.blur(L, (3, 3)))  # ~0 on flat faces, also next to an engraved stroke's inside
     specimen = _hull_mask(labels, stats)
     grad = cv2.morphologyEx(lab[..., 0], cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(np.float32)
-    out = []
+    out, elongated = [], []
     for i in range(1, n):
         x, y, bw, bh, area = (int(v) for v in stats[i])
-        if min(bw, bh) < lo or max(bw, bh) > hi or max(bw, bh) > MAX_ASPECT * min(bw, bh):
+        if min(bw, bh) < lo or max(bw, bh) > hi or max(bw, bh) > 2 * MAX_ASPECT * min(bw, bh):
+            continue
+        if max(bw, bh) > MAX_ASPECT * min(bw, bh):
+            elongated.append((x, y, x + bw, y + bh))
             continue
         region = labels[y:y + bh, x:x + bw] == i
         cnts, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
@@ -122,7 +175,7 @@ def find_silhouettes(lab: np.ndarray, fg: np.ndarray) -> list[Silhouette]:
             "rectangular": float(np.clip((area / rect_area - 0.65) / 0.25, 0, 1)),
             "corners": 1.0 if 4 <= len(poly) <= 6 else 0.6,
             "colourless": float(np.clip(1.0 - (chroma - 8.0) / (MAX_CHROMA - 8.0), 0, 1)),
-            "flat": float(np.clip((flat - 0.35) / 0.35, 0, 1)),
+            "flat": float(np.clip((flat - FLAT_LO) / (FLAT_HI - FLAT_LO), 0, 1)),
             "sharp": float(np.clip(sharp / 0.5, 0, 1)),
             "smaller": 1.0 if area <= MAX_SPECIMEN_SHARE * largest or area == largest and n == 2 else 0.3,
             "whole": 0.7 if cut else 1.0,
@@ -133,7 +186,7 @@ def find_silhouettes(lab: np.ndarray, fg: np.ndarray) -> list[Silhouette]:
         front = front_face(L, (x, y, x + bw, y + bh))
         out.append(Silhouette((x, y, x + bw, y + bh), float(front[2] - front[0]), score, face_l, marks, cut,
                               kinds.ENGRAVED if engraved(L, front) else kinds.GREY, cues, read_score, front))
-    return sorted(out, key=lambda c: -c.score)
+    return sorted(out, key=lambda c: -c.score), elongated
 
 
 def front_face(L: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -145,8 +198,10 @@ def front_face(L: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int,
     half's rows, which the printed or engraved marks cross only in part) splits off the narrower part as
     the side face, when it steps by `FACE_STEP`; the strongest horizontal inner edge in the top
     `TOP_SHARE` of the height (median over the front's columns) likewise splits off the top face.
-    Without such edges the silhouette is the front face. A thin printed line (the "1 cm" bar, a ruler)
-    is not an edge between faces: it steps down and back up within `LINE_PX` + 2 px (`_step`).
+    Without such edges the silhouette is the front face. The side face's edge must run down `EDGE_RUN` of
+    the front face's rows (engraved letters and a shading gradient step only in part). A thin printed line
+    (the "1 cm" bar, a ruler) is not an edge between faces: it steps down and back up within `LINE_PX` + 2 px
+    (`_step`).
     """
     x0, y0, x1, y1 = box
     g = cv2.GaussianBlur(L[y0:y1, x0:x1], (0, 0), 0.8)
@@ -165,6 +220,11 @@ def front_face(L: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int,
         k = _step(np.median(np.abs(cv2.Sobel(front, cv2.CV_32F, 0, 1, ksize=3)), axis=1), np.median(front, axis=1), rows)
         if k is not None:
             fy0 = k
+    if (fx0, fx1) != (0, w):  # an edge between faces runs down the whole front face; marks and shading do not
+        k = fx1 if fx0 == 0 else fx0
+        run = np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3))[fy0:, max(0, k - 1):k + 2].max(axis=1)
+        if np.mean(run > FACE_STEP / 2) < EDGE_RUN:
+            fx0, fx1 = 0, w
     return x0 + fx0, y0 + fy0, x0 + fx1, y1
 
 
@@ -177,3 +237,8 @@ def _step(strength: np.ndarray, level: np.ndarray, at: np.ndarray) -> int | None
         return None
     before, after = level[max(0, k - 2)], level[min(len(level) - 1, k + LINE_PX + 2)]
     return k if abs(float(after) - float(before)) >= FACE_STEP / 4 else None
+
+
+def _inside(a, b) -> bool:
+    """Whether box `a` lies within box `b`."""
+    return a[0] >= b[0] and a[1] >= b[1] and a[2] <= b[2] and a[3] <= b[3]
