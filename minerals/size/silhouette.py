@@ -67,11 +67,15 @@ def _solid_objects(lab: np.ndarray, fg: np.ndarray) -> np.ndarray:
 
     Strokes are removed before filling, so that a drawn frame does not fill into a solid block.
     """
-    k = cv2.getStructuringElement(cv2.MORPH_RECT, (LINE_PX, LINE_PX))
     chroma = np.hypot(lab[..., 1].astype(np.float32) - 128, lab[..., 2].astype(np.float32) - 128)
     coloured = (chroma > MAX_CHROMA).astype(np.uint8)
     strokes = coloured & (1 - cv2.morphologyEx(coloured, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)))
-    m = cv2.morphologyEx(fg.astype(np.uint8) & (1 - strokes), cv2.MORPH_OPEN, k)
+    return _opened_filled(fg.astype(np.uint8) & (1 - strokes))
+
+
+def _opened_filled(mask: np.ndarray) -> np.ndarray:
+    """The uint8 0/1 `mask` opened by `LINE_PX` (thin lines dropped), each outer contour filled."""
+    m = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (LINE_PX, LINE_PX)))
     cnts, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     filled = np.zeros_like(m)
     cv2.drawContours(filled, cnts, -1, 1, cv2.FILLED)
@@ -100,7 +104,7 @@ def find_silhouettes(lab: np.ndarray, fg: np.ndarray) -> list[Silhouette]:
     if not weak:
         return first
     split = _cores(lab[..., 0], objects, weak)
-    extra = [c for c in _score_objects(lab, split)[0] if any(_inside(c.box, b) for b in weak)
+    extra = [c for c in _score_objects(lab, split)[0] if any(_within(c.box, b) for b in weak)
              and not any(box_iou(c.box, f.box) > 0 and f.score >= c.score for f in first)]
     return sorted(first + extra, key=lambda c: -c.score)
 
@@ -119,12 +123,7 @@ def _cores(L: np.ndarray, objects: np.ndarray, boxes: list) -> np.ndarray:
         dark = region & (L[y0:y1, x0:x1] <= t)
         ring = np.r_[L[max(0, y0 - 2), x0:x1], L[min(len(L) - 1, y1 + 1), x0:x1]]
         core = dark if float(np.median(ring)) > t else region & ~dark  # the part unlike the backdrop around it
-        k = cv2.getStructuringElement(cv2.MORPH_RECT, (LINE_PX, LINE_PX))
-        core = cv2.morphologyEx(core.astype(np.uint8), cv2.MORPH_OPEN, k)
-        cnts, _ = cv2.findContours(core, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        filled = np.zeros_like(core)
-        cv2.drawContours(filled, cnts, -1, 1, cv2.FILLED)
-        out[y0:y1, x0:x1] = np.where(region, filled, out[y0:y1, x0:x1])
+        out[y0:y1, x0:x1] = np.where(region, _opened_filled(core.astype(np.uint8)), out[y0:y1, x0:x1])
     return out
 
 
@@ -209,8 +208,9 @@ def front_face(L: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int,
     fx0, fx1, fy0 = 0, w, 0
     # Side faces are at most SIDE_SHARE of the width: the middle (the "T" stem, the bar's ticks) is not searched.
     cols = np.r_[max(2, round(0.1 * w)):round(SIDE_SHARE * w), round((1 - SIDE_SHARE) * w):w - max(2, round(0.1 * w))]
+    sobel_x = np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3))  # vertical edges: the side face's
     if cols.size:
-        across = np.median(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3))[h // 2:], axis=0)
+        across = np.median(sobel_x[h // 2:], axis=0)
         k = _step(across, np.median(g[h // 2:], axis=0), cols)
         if k is not None:
             fx0, fx1 = (0, k) if k >= w - k else (k, w)
@@ -222,7 +222,7 @@ def front_face(L: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int,
             fy0 = k
     if (fx0, fx1) != (0, w):  # an edge between faces runs down the whole front face; marks and shading do not
         k = fx1 if fx0 == 0 else fx0
-        run = np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3))[fy0:, max(0, k - 1):k + 2].max(axis=1)
+        run = sobel_x[fy0:, max(0, k - 1):k + 2].max(axis=1)
         if np.mean(run > FACE_STEP / 2) < EDGE_RUN:
             fx0, fx1 = 0, w
     return x0 + fx0, y0 + fy0, x0 + fx1, y1
@@ -239,6 +239,6 @@ def _step(strength: np.ndarray, level: np.ndarray, at: np.ndarray) -> int | None
     return k if abs(float(after) - float(before)) >= FACE_STEP / 4 else None
 
 
-def _inside(a, b) -> bool:
+def _within(a, b) -> bool:
     """Whether box `a` lies within box `b`."""
     return a[0] >= b[0] and a[1] >= b[1] and a[2] <= b[2] and a[3] <= b[3]
