@@ -5,7 +5,8 @@ Times `minerals.size.predict.measure_file` (decode + estimate) per photo of a sy
 Target (issues 6, 15): at least 10 photos/s for the improved estimator, which reads the cube's text
 (easyocr) only on photos whose cheap cues are ambiguous: the share of such photos and the seconds of
 reading per such photo are printed too (mean photos/s beside the median: reading is what the median
-hides). Also compares the two label-card detectors (the fast card detector and CRAFT through easyocr)
+hides), with the candidates read per such photo, the seconds per candidate read and the mean speed
+of the photos read no text on (what reading costs, and what is left without it). Also compares the two label-card detectors (the fast card detector and CRAFT through easyocr)
 on the photos that show a card: mean IoU with the true card box, share found (IoU >= 0.5), and
 seconds per photo.
 
@@ -56,7 +57,7 @@ def time_methods(table: pd.DataFrame, cfg: SizeConfig, rounds: int) -> dict[str,
     CPU time (this process only) is what one core costs when the machine is shared; wall time is what a
     user waits on an idle machine only.
     """
-    times = {m: {"wall": [], "cpu": [], "ocr_s": []} for m in ("baseline", "improved")}
+    times = {m: {"wall": [], "cpu": [], "ocr_s": [], "reads": []} for m in ("baseline", "improved")}
     photos = size_photos(table)
     for _ in range(rounds):
         for photo in photos:
@@ -66,6 +67,7 @@ def time_methods(table: pd.DataFrame, cfg: SizeConfig, rounds: int) -> dict[str,
                 t["cpu"].append(time.process_time() - cpu)
                 t["wall"].append(time.perf_counter() - wall)
                 t["ocr_s"].append(est.ocr_seconds if est.ocr_reads else None)
+                t["reads"].append(est.ocr_reads)
     return times
 
 
@@ -121,10 +123,16 @@ def main() -> None:
     for clock in ("wall", "cpu"):
         print(f"{clock}: improved / baseline speed {rate['improved', clock] / rate['baseline', clock]:.2f}x; "
               f"improved vs target {TARGET_IMPROVED:.0f}/s: {rate['improved', clock] / TARGET_IMPROVED:.2f}x")
-    read = [s for s in times["improved"]["ocr_s"] if s is not None]
+    imp = times["improved"]
+    read = [s for s in imp["ocr_s"] if s is not None]
     print(f"improved read the cube's text (easyocr, ambiguous cheap cues only) on {len(read)} of "
-          f"{len(times['improved']['ocr_s'])} photos ({len(read) / max(1, len(times['improved']['ocr_s'])):.0%})"
+          f"{len(imp['ocr_s'])} photos ({len(read) / max(1, len(imp['ocr_s'])):.0%})"
           + (f", {statistics.mean(read):.2f} s of reading per such photo (mean)" if read else ""))
+    if read:  # where the mean goes: candidates read per such photo, seconds per read, the photos without reading
+        reads = sum(imp["reads"])
+        cheap = [w for w, s in zip(imp["wall"], imp["ocr_s"]) if s is None]
+        rest = f"; photos without reading: {1.0 / statistics.mean(cheap):.1f} photos/s (wall, mean)" if cheap else ""
+        print(f"  {reads / len(read):.1f} candidates read per such photo, {sum(read) / reads:.3f} s per candidate{rest}")
     if "card_box" in table:
         print(f"\nlabel-card detectors (photos with a card; CRAFT on the first {args.craft})")
         print(f"{'detector':<8} {'photos':>6} {'mean IoU':>9} {'found':>6} {'s/photo':>8}")
