@@ -9,8 +9,9 @@ from minerals.size import kinds
 from minerals.size.realphotos import gallery, in_marked_box, measure_real_photos, score_real_photos, summary
 
 REAL = Path(__file__).parent / "data" / "real_photos"
-FOUND_TARGET = 0.80  # issue 15: the cube found inside its marked box in >= 80 % of the photos that show one
-FOUND_FLOOR = 0.55   # regression guard on both halves (0.82 report, 0.62 tune with cube finder v5)
+MEASURED_TARGET = 0.80  # issue 15: the cube measured inside its marked box in >= 80 % of the photos that show one
+FOUND_FLOOR = 0.55   # regression guard on both halves: found (measured, or an honest abstention that does not
+                     # doubt the cube); 0.82 report, 0.69 tune with cube finder v5 and 128-px text crops
 REASONS = ("no cube found", "two cube", "two cubes", "cube uncertain", "cube edge uncertain", "cube too small",
            "cube cut by the frame", "text says", "specimen cut by the frame", "no specimen found",
            "specimen outline uncertain")
@@ -52,11 +53,12 @@ def test_cube_found_in_its_marked_box(scored, capsys):
     assert (table.found >= FOUND_FLOOR).all(), table.found
     assert (table.kind_right >= 0.8).all(), table.kind_right  # the kind found (its edge gives the scale)
     report = scored[(scored.split == "report") & scored.cube_visible]
-    found = report.outcome.isin(("measured", "found"))
-    if found.mean() < FOUND_TARGET:
-        missed = ", ".join(f"{r.file} ({r.outcome}: {r.status[:40]})" for r in report[~found].itertuples())
-        pytest.xfail(f"cube found in {found.sum()}/{len(report)} report-half photos ({found.mean():.0%} < "
-                     f"{FOUND_TARGET:.0%}, issue 15); missed: {missed}")
+    done = report.outcome == "measured"
+    if done.mean() < MEASURED_TARGET:
+        missed = ", ".join(f"{r.file} ({r.outcome}: {r.status[:40]})" for r in report[~done].itertuples())
+        pytest.xfail(f"cube measured in {done.sum()}/{len(report)} report-half photos ({done.mean():.0%} < "
+                     f"{MEASURED_TARGET:.0%}, issue 15; found in {report.outcome.isin(('measured', 'found')).sum()}); "
+                     f"not measured: {missed}")
 
 
 def test_marked_box_rule():
