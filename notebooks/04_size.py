@@ -216,10 +216,12 @@ plt.show()
 # (no cube, two, or one of low confidence) does it read the text on its best few candidates
 # with easyocr's CRAFT detector and English recogniser (`minerals.size.ocr`): "1 cm", "10 mm" or the
 # engraved "T." confirm a candidate and give its kind. The table counts, per half, the photos with a cube
-# where it was `measured` in its marked box, `found` there (measured, or an honest abstention that does not
-# doubt the cube: cut by the frame, too few pixels, specimen cut), `located` (also those where the cube
-# was doubted), measurements with a wrong cube, abstentions on the photos without one, and the share of
-# photos whose text was read (`ocr_share`) with its cost in seconds per such photo.
+# where it was `measured` in its marked box (the cube trusted, so its scale holds), `sized` (the specimen
+# measured too: a specimen cut by the frame is not), `found` there (measured, or an honest abstention that
+# does not doubt the cube: cut by the frame, too few pixels), `located` (also those where the cube was
+# doubted), trusted cubes that were `wrong` (outside the marked box, or on a photo without one),
+# abstentions on the photos without one, and the share of photos whose text was read (`ocr_share`) with
+# its cost in seconds per such photo.
 #
 # **Open question: the black cube's edge.** The grey metal cube is taken as 1.27 cm (upstream's
 # constant; its printed 10 mm ruler is visibly shorter than its face, which fits). The black cube is

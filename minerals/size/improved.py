@@ -93,6 +93,8 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
             return result.abstain(f'text says "{result.cube_text}" but the face is {best.side_px:.0f} px '
                                   f"(< {cfg.min_cube_px:.0f} px)")
         return result.abstain(f"cube too small ({best.side_px:.0f} px < {cfg.min_cube_px:.0f} px)")
+    cube_confidence = _confidence(best, cfg)
+    result.cube_trusted = cube_confidence >= cfg.min_confidence
 
     specimen = _specimen(fg, best, cards, s, kernel)
     if specimen is None:
@@ -106,7 +108,6 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     length_px, ends = feret(np.stack([xs, ys], axis=1))
     result.extent = tuple((float(x) / s, float(y) / s) for x, y in ends)
     result.size_cm = (length_px + 1.0) / s * result.cm_per_px  # +1 px: extents run edge to edge, not centre to centre
-    cube_confidence = _confidence(best, cfg)
     fill = specimen_fill(specimen, length_px)
     result.confidence = cube_confidence * min(1.0, fill / FULL_FILL)
     if result.confidence < cfg.min_confidence:
@@ -286,9 +287,8 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
         bars = []  # a better flat square face: the bar is a mark on the specimen, a card or a cube's edge
     if bars:
         bar = bars[0]
-        if len(bars) > 1 and bars[1].score >= TWO_CUBES_SCORE and bars[1].score >= 0.8 * bar.score \
-                and 0.75 <= bars[1].length_px / bar.length_px <= 1.33 \
-                and np.hypot(*np.subtract(bars[1].centre, bar.centre)) > 2 * bar.length_px:
+        if any(b.score >= TWO_CUBES_SCORE and b.score >= 0.8 * bar.score and 0.75 <= b.length_px / bar.length_px <= 1.33
+               and np.hypot(*np.subtract(b.centre, bar.centre)) > 2 * bar.length_px for b in bars[1:]):
             result.cube_box = bar.face_box()
             result.abstain("two cubes (cannot tell which one is the reference)")
             return None

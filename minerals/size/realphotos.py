@@ -2,14 +2,15 @@
 
 Each photo gets an `outcome`:
 
-- `measured`: status `ok`, with a cube box lying in the marked box (IoU >= 0.3 or its centre inside);
-- `found`: the cube box lies in the marked box and the estimator abstained for a reason that does not
-  doubt that it is the cube (cut by the frame, too few pixels, edge uncertain although its text was
-  read, specimen cut or not found);
+- `measured`: the cube box lies in the marked box (IoU >= 0.3 or its centre inside) and the estimator trusted
+  the cube (`SizeEstimate.cube_trusted`): its scale holds, whether or not the specimen could then be sized
+  (status `ok`; the share of those is `sized`);
+- `found`: the cube box lies in the marked box and the estimator abstained on the cube for a reason that does
+  not doubt that it is the cube (cut by the frame, too few pixels, edge uncertain although its text was read);
 - `doubted`: the cube box lies in the marked box but the abstention doubts the cube (`DOUBTS`);
-- `wrong`: a measurement (status `ok`) made with a cube outside the marked box or on a photo without a cube;
-- `abstained`: no cube claimed, or any abstention on a photo without a cube;
-- `missed-abstained`: an abstention naming a cube outside the marked box (honest, but not found).
+- `wrong`: a trusted cube (its scale taken, status `ok` or not) outside the marked box or on a photo without one;
+- `abstained`: no cube claimed, or an untrusted one on a photo without a cube;
+- `missed-abstained`: an abstention naming an untrusted cube outside the marked box (honest, but not found).
 
 Thresholds are chosen on the `tune` half of the photos only; the `report` half is what we report.
 """
@@ -41,8 +42,8 @@ def outcome(est, marked) -> str:
     """The outcome (module doc) of an estimate `est` on a photo whose marked cube box is `marked` (None: no cube)."""
     inside = est.cube_box is not None and marked is not None and in_marked_box(est.cube_box, marked)
     if inside:
-        return "measured" if est.ok else "doubted" if est.status.startswith(DOUBTS) else "found"
-    if est.ok:
+        return "measured" if est.cube_trusted else "doubted" if est.status.startswith(DOUBTS) else "found"
+    if est.cube_trusted:
         return "wrong"
     return "abstained" if est.cube_box is None or marked is None else "missed-abstained"
 
@@ -75,8 +76,9 @@ def score_real_photos(folder: str | Path, cfg: SizeConfig | None = None, measure
 
 
 def summary(scored: pd.DataFrame) -> pd.DataFrame:
-    """Per split, of the photos with a cube: share `measured`, share `found` (measured or found and honestly
-    abstained), share `located` (also doubted), kind right among the found; `wrong` measurements; abstention
+    """Per split, of the photos with a cube: share `measured` (the cube trusted in its marked box), share `sized`
+    (also the specimen sized: status `ok`), share `found` (measured, or found and honestly abstained on the
+    cube), share `located` (also doubted), kind right among the found; `wrong` trusted cubes; abstention
     share on cube-less photos; share of photos whose candidates' text was read (`ocr_share`) and the mean
     seconds of reading per such photo (`ocr_s_per_photo`)."""
     out = []
@@ -86,6 +88,7 @@ def summary(scored: pd.DataFrame) -> pd.DataFrame:
         read = g[g.ocr_reads > 0]
         out.append({"split": split, "photos": len(g), "with_cube": len(cube),
                     "measured": float((cube.outcome == "measured").mean()) if len(cube) else np.nan,
+                    "sized": float(((cube.outcome == "measured") & cube.status.eq("ok")).mean()) if len(cube) else np.nan,
                     "found": float(cube.outcome.isin(FOUND).mean()) if len(cube) else np.nan,
                     "located": float(cube.outcome.isin(FOUND + ("doubted",)).mean()) if len(cube) else np.nan,
                     "kind_right": float((found.kind_found == found.cube_kind).mean()) if len(found) else np.nan,

@@ -32,7 +32,9 @@ class SizeEstimate:
     `cube_kind` the kind of cube found (`minerals.size.kinds`), whose edge gave the scale; `cube_text` what
     the text read on it said (`"1 cm"`, `"10 mm"`, `"T."`; None when unread or unreadable); `ocr_reads` the
     cube candidates whose text was read (only when the cheap cues were ambiguous) and `ocr_seconds` the time
-    that took (s).
+    that took (s). `cube_trusted`: the cube passed the estimator's own checks (its face spans `min_cube_px`,
+    its confidence reaches `min_confidence`), so `cm_per_px` holds even where the specimen could not then be
+    measured (cut by the frame, not found, outline uncertain).
     """
 
     status: str = OK
@@ -49,6 +51,7 @@ class SizeEstimate:
     cube_text: str | None = None
     ocr_reads: int = 0
     ocr_seconds: float = 0.0
+    cube_trusted: bool = False
 
     @property
     def ok(self) -> bool:
