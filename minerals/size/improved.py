@@ -60,7 +60,9 @@ MIN_CUBE_FRAC = 0.03  # size prior: a cube's face spans at least this share of t
 # real photos, tests/data/real_photos, and the tune synthetic styles):
 READ_BELOW = 0.5      # cube confidence below which (or below min_confidence) the cheap cues leave the cube open
 READ_MIN = 0.05       # candidates scoring less (silhouettes: their `read_score`) are not read
-MAX_READS = 4         # candidates read per photo at most (about 0.1 s each on one core)
+MAX_READS = 2         # candidates read per photo at most (about 0.1 s each on one core); chosen for speed: 4 gave
+                      # the same estimates on the tune and held-out releases and the same real-photo outcomes, at
+                      # 12 % less speed (benchmarks/bench_size.py, mean 8.7 against 9.8 photos/s)
 TEXT_SCORE = 0.8      # a candidate whose text names the cube scores at least this
 READ_BAR_PX = 24      # bars shorter than this (px) rank lower for reading: most are texture (a size prior)
 

@@ -78,8 +78,8 @@ class SizeConfig:
     `min_confidence`: the improved estimator abstains below this confidence (`MIN_CONFIDENCE`: chosen on the
     tune styles so that accepted photos carry no error above 50 %, see `evaluate.choose_threshold`);
     `ocr`: the improved estimator reads the text on cube candidates (easyocr, the `ocr` extra) when its cheap
-    cues are ambiguous (`improved.READ_BELOW`; about 0.2-0.3 s per candidate read on one core); without
-    easyocr it warns and goes on without text.
+    cues are ambiguous (`improved.READ_BELOW`; about 0.1 s per candidate read on one core, at most
+    `improved.MAX_READS` per photo); without easyocr it warns and goes on without text.
     """
 
     methods: tuple[str, ...] = METHODS
