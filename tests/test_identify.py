@@ -87,7 +87,7 @@ def test_top_species_and_cam_follow_the_coloured_region(tmp_path, classifier):
         assert item.cam.shape == (96, 128) and 0 <= item.cam.min() and item.cam.max() <= 1
         assert rec["mask"]["source"] == "size" and rec["mask"]["box"] == [20.0, 20.0, 61.0, 61.0]
         assert rec["size"] == {"method": "improved", "size_cm": 3.0, "cm_per_px": 0.05, "cube_side_px": 25.4,
-                               "confidence": 0.9, "status": "ok", "cube_kind": None}
+                               "confidence": 0.9, "status": "ok", "cube_kind": None, "cube_trusted": False}
         assert (rec["width"], rec["height"]) == (128, 96)
 
 

@@ -220,7 +220,8 @@ def photo_dir(tmp_path):
 
 def test_predict_bad_input_gives_reasons_and_keeps_going(photo_dir, tmp_path):
     df = predict([photo_dir], "improved", SizeConfig(), overlays=tmp_path / "ov", progress=False)
-    assert list(df.columns) == ["path", "size_cm", "cm_per_px", "cube_side_px", "confidence", "status", "cube_kind"]
+    assert list(df.columns) == ["path", "size_cm", "cm_per_px", "cube_side_px", "confidence", "status", "cube_kind",
+                                "cube_trusted"]
     status = dict(zip(df["path"].map(lambda p: p.rsplit("/", 1)[-1]), df["status"]))
     assert status["a_good.jpg"] == "ok" and status["b_grey.jpg"] == "ok" and status["c_huge.jpg"] == "ok"
     assert "too small" in status["d_tiny.png"]

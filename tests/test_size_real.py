@@ -3,6 +3,7 @@ reference images). Thresholds were chosen on the `tune` half; the figures that c
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from minerals.size import kinds
@@ -76,6 +77,15 @@ def test_a_trusted_cube_counts_whether_or_not_the_specimen_was_sized():
     assert outcome(small, (8, 8, 22, 22)) == "found" and outcome(small, (50, 50, 70, 70)) == "missed-abstained"
 
 
+def test_a_cut_specimen_still_reports_the_trusted_scale():
+    """poster_b0 (tune half): the grey cube is measured, the specimen runs off the top of the photo."""
+    from minerals.size.predict import predict
+
+    row = predict([REAL / "poster_b0.png"], progress=False).iloc[0]
+    assert row.status == "specimen cut by the frame" and pd.isna(row.size_cm)
+    assert bool(row.cube_trusted) and row.cube_kind == "grey_1cm" and 0.02 < row.cm_per_px < 0.05
+
+
 def test_marked_box_rule():
     assert in_marked_box((10, 10, 20, 20), (0, 0, 30, 30))  # centre inside
     assert in_marked_box((0, 0, 10, 10), (2, 2, 12, 12))  # IoU 0.47
@@ -91,8 +101,6 @@ def test_edge_per_cube_kind():
 
 
 def test_risk_coverage_moves_with_the_threshold():
-    import pandas as pd
-
     from minerals.size.evaluate import risk_coverage
 
     preds = pd.DataFrame({"size_cm": [1.0, 2.0, 6.0, None], "true_cm": [1.0, 2.2, 3.0, 2.0],

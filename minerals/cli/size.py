@@ -10,10 +10,11 @@ from minerals.cli import CommandError, add_command
 
 DESCRIPTION = """\
 Estimate each specimen's longest extent in cm from the reference cube in its photo. Writes one CSV
-row per photo: path,size_cm,cm_per_px,cube_side_px,confidence,status,cube_kind (status is `ok` or
-why the estimator abstained; size_cm is then empty; cube_kind: grey_1cm or printed_bar, taken as
-1.27 cm, or engraved, the black cube engraved "1 CM", taken as 1 cm: an open question, see
-minerals.size.kinds). `--method improved` (default) reads the scale from the cube's printed 1 cm bar,
+row per photo: path,size_cm,cm_per_px,cube_side_px,confidence,status,cube_kind,cube_trusted (status
+is `ok` or why the estimator abstained; size_cm is then empty; cube_kind: grey_1cm or printed_bar, taken
+as 1.27 cm, or engraved, the black cube engraved "1 CM", taken as 1 cm: an open question, see
+minerals.size.kinds; cube_trusted: the cube passed the estimator's checks, so cm_per_px holds even when
+the specimen could not be sized, e.g. cut by the frame). `--method improved` (default) reads the scale from the cube's printed 1 cm bar,
 its 10 mm ruler or its front face (and its text, when these are ambiguous) and segments the
 specimen; `--method baseline` is the upstream method, which needs the release's mineral_boxes (use
 --root). `--root DIR --evaluate` scores both methods (or --method) against the release's

@@ -11,7 +11,7 @@ predictions are not meaningful), width, height (original px),
 top:  [{species, score}]                 softmax probabilities over the class list, best first
 cam:  {method, species, area_fraction, box}        the CAM of the top species, thresholded
 mask: {source ("size" | "cam"), area_fraction, box, file}   the specimen mask
-size: {method, size_cm, cm_per_px, cube_side_px, confidence, status}
+size: {method, size_cm, cm_per_px, cube_side_px, confidence, status, cube_kind, cube_trusted}
 report: path of the report PNG or null
 ```
 

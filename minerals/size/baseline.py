@@ -111,6 +111,7 @@ def estimate(rgb: np.ndarray, mineral_boxes: list[dict] | None, text_boxes: list
     result.cube_side_px = width / scale
     result.cube_box = (x0 / scale, y0 / scale, x1 / scale, y1 / scale)
     result.cm_per_px = CUBE_EDGE_CM / result.cube_side_px
+    result.cube_trusted = True  # upstream takes every cube it finds
     size = result.cm_per_px * (specimen[2] - specimen[0])
     result.size_cm = float(int(size)) if paper_faithful else float(size)
     result.confidence = 1.0  # the upstream method has no notion of confidence

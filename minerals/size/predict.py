@@ -1,7 +1,9 @@
 """Run an estimator over photo files: one CSV row per photo, never a crash, optional overlays.
 
 Rows have the columns of `COLUMNS`; `cm_per_px` and `cube_side_px` are in the pixels of the original
-file (photos are analysed with the longest side at most `SizeConfig.max_side`).
+file (photos are analysed with the longest side at most `SizeConfig.max_side`); `cube_trusted` says
+whether the cube passed the estimator's checks, so that `cm_per_px` holds even where the specimen could
+not be sized (cut by the frame, say): an untrusted cube's scale is shown for inspection only.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from minerals.size.cards import find_cards, text_boxes_craft
 from minerals.size.overlay import draw_overlay
 from minerals.size.result import METHODS, SizeConfig, SizeEstimate
 
-COLUMNS = ["path", "size_cm", "cm_per_px", "cube_side_px", "confidence", "status", "cube_kind"]
+COLUMNS = ["path", "size_cm", "cm_per_px", "cube_side_px", "confidence", "status", "cube_kind", "cube_trusted"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 MIN_SIDE_PX = 64  # smaller photos cannot show a measurable cube
 
@@ -105,7 +107,7 @@ def row(path: Path, est: SizeEstimate, scale: float) -> dict:
             "cm_per_px": float(f"{est.cm_per_px / scale:.5g}") if est.cm_per_px else None,
             "cube_side_px": round(est.cube_side_px * scale, 2) if est.cube_side_px else None,
             "confidence": round(float(est.confidence), 4), "status": est.status,
-            "cube_kind": est.cube_kind}
+            "cube_kind": est.cube_kind, "cube_trusted": bool(est.cube_trusted)}
 
 
 def predict(photos: Iterable[Photo | str | os.PathLike], method: str = "improved", cfg: SizeConfig | None = None,

@@ -114,7 +114,7 @@ def gallery(folder: str | Path, cfg: SizeConfig | None = None,
         if r.cube_visible:
             cv2.rectangle(image, (int(r.cube_x1), int(r.cube_y1)), (int(r.cube_x2) - 1, int(r.cube_y2) - 1),
                           (255, 255, 255), 1)
-        scale = f", {est.cm_per_px * 10:.2f} mm/px" if est.cm_per_px else ""
+        scale = f", {'' if est.cube_trusted else 'untrusted '}{est.cm_per_px * 10:.2f} mm/px" if est.cm_per_px else ""
         text = f' reads "{est.cube_text}"' if est.cube_text else ""
         out.append((f"{r.file} [{r.split}] {est.cube_kind or 'no cube'}{text}{scale}", image))
     return out
