@@ -49,6 +49,8 @@ FACE_CONTRAST = 6.0  # Lab units: a bar's face differs from the backdrop by at l
                      # tune releases' bars: it drops 9 % of the false ones and 1 of 207 true ones)
 FRAME_FILL = 0.4  # a piece around a card filling less of its box than this is the card's frame
 CUT_RUN = 0.02  # a specimen touching the frame along this share of a side is cut by it
+BAR_TRUSTED = 0.9  # a bar this good (ticks, its text beside it, a plain grey face) is the cube, whatever silhouette
+                   # (seen on a third seed of the tune styles: a cube-like crystal at a specimen's rim beat a 0.97 bar)
 FACE_TRUSTED = 0.5  # a flat square face this good is taken over a cube silhouette
 SILHOUETTE_MIN = 0.12  # a cube silhouette scores at least this to be taken
 FACE_CONFIRMS = 0.4   # IoU of a bar's predicted face with a flat square face that confirms the bar (chosen on the
@@ -278,10 +280,14 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
     Abstains on `result` (and returns None) when there is no cube or there are two.
     """
     short = min(lab.shape[:2])
-    if sils and sils[0].kind == kinds.ENGRAVED:  # no bar on the black cube: a "bar" there is between its letters
-        bars = [b for b in bars if not _overlap(b.face_box(), tuple(v / s for v in sils[0].box))]
+    # No bar on the black cube: a "bar" there is between its letters or along its lower edge (the black cube's flat
+    # face as well as its silhouette says so; the face was needed on a third seed of the tune styles).
+    black = [f.box for f in faces if f.kind == kinds.ENGRAVED]
+    if sils and sils[0].kind == kinds.ENGRAVED:
+        black.append(tuple(v / s for v in sils[0].box))
+    bars = [b for b in bars if not any(_overlap(b.face_box(), box) for box in black)]
     bars = _confirmed_first(bars, faces, [tuple(v / s for v in c.box) for c in sils])
-    if bars and sils and sils[0].score > bars[0].score \
+    if bars and sils and sils[0].score > bars[0].score and bars[0].score < BAR_TRUSTED \
             and not _overlap(bars[0].face_box(), tuple(v / s for v in sils[0].box)):
         # a bar whose face lies off a more cube-like object than the bar itself: a mark on the specimen
         return _from_silhouette(sils, result, s, lab)
