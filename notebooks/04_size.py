@@ -181,13 +181,14 @@ display(s.table_download("size_holdout", "Full table size_holdout (CSV)"))
 # With cube finder v5 every tune photo accepted with an error above 25 % has the right scale (within 5 %):
 # what remains is the specimen's outline (a specimen of the backdrop's colour found in part, or a card
 # or shadow taken with it), which the confidence sees only when the outline is a sliver. Chosen on two
-# tune styles, the rule let a gross error through on the third (`grey_low_key`, at threshold 0); and a
-# third seed of the tune styles (303, 240 photos; checked once on 2026-12-03, not part of the choice) has
-# one photo at 51 % accepted at 0.11 (confidence 0.48: the specimen's shadow taken with it). Run on all
-# 600 photos, the rule would give 0.48 and about 0.6 coverage on the held-out styles: the default rests on
-# few photos. `minerals size --min-confidence C` (or `[size] min_confidence` in a profile) sets a
-# stricter cut, and `--min-confidence 0` accepts every photo the estimator can measure, at the errors the
-# curve shows at full coverage.
+# tune styles, the rule let a gross error through on the third (`grey_low_key`, at threshold 0). A third
+# seed of the tune styles (303, 240 photos; checked on 2026-12-03, not part of the choice) first had three
+# gross errors accepted at 0.11, at confidences up to 0.68 (a crystal taken over the cube's printed bar, a
+# "bar" on the black cube's edge, a bend of the backdrop taken with the specimen); after that day's fixes it
+# has none, and the rule run on all 600 photos gives 0.096. The default rests on few photos: expect it to
+# move as the tune set grows. `minerals size --min-confidence C` (or `[size] min_confidence` in a profile)
+# sets a stricter cut, and `--min-confidence 0` accepts every photo the estimator can measure, at the
+# errors the curve shows at full coverage.
 
 # %% tags=["hide-input"]
 from minerals.size.evaluate import risk_coverage

@@ -119,8 +119,10 @@ def _border_noise(lab: np.ndarray, model: Backdrop) -> np.ndarray:
     return np.maximum(mad, NOISE_FLOOR).astype(np.float32)
 
 
-def foreground(lab: np.ndarray, model: Backdrop) -> np.ndarray:
-    """`(H, W)` bool: pixels that differ from the backdrop, shadows (darker, same hue, smooth) excluded."""
+def foreground(lab: np.ndarray, model: Backdrop) -> tuple[np.ndarray, np.ndarray]:
+    """`(objects, plain)`, `(H, W)` bool each: pixels that differ from the backdrop, shadows (darker, same hue,
+    smooth) excluded unless sharply outlined; and the object pixels that differ from it in lightness only, as
+    smooth as it (a grey cube's face, or the backdrop itself where its fitted surface misses a sweep's bend)."""
     bg = model.render(lab.shape[:2])
     diff = lab - bg
     sig = model.sigma
@@ -139,7 +141,8 @@ def foreground(lab: np.ndarray, model: Backdrop) -> np.ndarray:
     smooth = texture < 3.0 * float(np.median(texture)) + 1.0  # most of a photo is smooth backdrop
     shadowish = darker & ~coloured & smooth & (L > SHADOW_MIN_RATIO * bg[..., 0])
     objects = coloured | brighter | (darker & ~shadowish)
-    return objects | _sharp_regions(shadowish, objects, L, thr_l)
+    objects |= _sharp_regions(shadowish, objects, L, thr_l)
+    return objects, objects & ~coloured & smooth
 
 
 def _sharp_regions(candidate: np.ndarray, objects: np.ndarray, L: np.ndarray, contrast: float) -> np.ndarray:
