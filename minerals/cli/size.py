@@ -14,9 +14,9 @@ row per photo: path,size_cm,cm_per_px,cube_side_px,confidence,status,cube_kind,c
 is `ok` or why the estimator abstained; size_cm is then empty; cube_kind: grey_1cm or printed_bar, taken
 as 1.27 cm, or engraved, the black cube engraved "1 CM", taken as 1 cm: an open question, see
 minerals.size.kinds; cube_trusted: the cube passed the estimator's checks, so cm_per_px holds even when
-the specimen could not be sized, e.g. cut by the frame). `--method improved` (default) reads the scale from the cube's printed 1 cm bar,
-its 10 mm ruler or its front face (and its text, when these are ambiguous) and segments the
-specimen; `--method baseline` is the upstream method, which needs the release's mineral_boxes (use
+the specimen could not be sized, e.g. cut by the frame). `--method improved` (default) reads the scale
+from the cube's printed 1 cm bar, its 10 mm ruler or its front face (and its text, when these are
+ambiguous) and segments the specimen; `--method baseline` is the upstream method, which needs the release's mineral_boxes (use
 --root). `--root DIR --evaluate` scores both methods (or --method) against the release's
 minerals_size.csv. The confidence (0-1) ranks the estimates; by default photos below 0.11 abstain
 (the lowest threshold with no tune photo off by more than 50 %, see the size page);

@@ -303,8 +303,7 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
         bars = []  # a better flat square face: the bar is a mark on the specimen, a card or a cube's edge
     if bars:
         bar = bars[0]
-        if any(b.score >= TWO_CUBES_SCORE and b.score >= 0.8 * bar.score and 0.75 <= b.length_px / bar.length_px <= 1.33
-               and np.hypot(*np.subtract(b.centre, bar.centre)) > 2 * bar.length_px for b in bars[1:]):
+        if any(_rival(b, bar) for b in bars[1:]):
             result.cube_box = bar.face_box()
             result.abstain("two cubes (cannot tell which one is the reference)")
             return None
@@ -323,6 +322,13 @@ def _cheap_cube(lab: np.ndarray, result: SizeEstimate, s: float, bars: list, fac
         result.abstain("two cubes (cannot tell which one is the reference)")
         return None
     return cubes.measure_face(lab[..., 0], faces[0])
+
+
+def _rival(other: scalebar.Bar, bar: scalebar.Bar) -> bool:
+    """Whether `other` is a second cube's bar: nearly as good as `bar` (and `TWO_CUBES_SCORE`), as long, elsewhere."""
+    return other.score >= TWO_CUBES_SCORE and other.score >= 0.8 * bar.score \
+        and 0.75 <= other.length_px / bar.length_px <= 1.33 \
+        and np.hypot(*np.subtract(other.centre, bar.centre)) > 2 * bar.length_px
 
 
 def _confirmed_first(bars: list, faces: list, sil_boxes: list) -> list:
