@@ -49,7 +49,8 @@ def find_cards(rgb: np.ndarray, backdrop: Backdrop | None = None) -> list[Card]:
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
     L = lab[..., 0]
     chroma = np.hypot(lab[..., 1].astype(np.int16) - 128, lab[..., 2].astype(np.int16) - 128)
-    strokes = text_strokes(L)
+    # Under dim light (a low-key photo) paper is darker: its lightness is relative to the photo's brightest.
+    strokes, bright = paper_cues(lab)
     h, w = L.shape
     # Paper: light and colourless, and lighter or less coloured than the backdrop would be there.
     labf = lab.astype(np.float32)
@@ -57,8 +58,6 @@ def find_cards(rgb: np.ndarray, backdrop: Backdrop | None = None) -> list[Card]:
     diff = labf - model.render((h, w))
     stands_out = (diff[..., 0] > max(PAPER_CONTRAST, 3 * float(model.sigma[0]))) | \
         (np.hypot(diff[..., 1], diff[..., 2]) > max(PAPER_CONTRAST, 3 * float(model.sigma[1:].max())))
-    # Under dim light (a low-key photo) paper is darker: its lightness is relative to the photo's brightest.
-    bright = min(BRIGHT_L, max(MIN_PAPER_L, DIM_SHARE * brightest(L)))
     paper = (L >= bright) & (chroma <= GREY_CHROMA) & stands_out
     # Text strokes inside the paper are filled in first.
     k = max(3, round(min(h, w) / 50)) | 1
@@ -87,6 +86,33 @@ def find_cards(rgb: np.ndarray, backdrop: Backdrop | None = None) -> list[Card]:
         cards.append(Card((x / s, y / s, (x + bw) / s, (y + bh) / s), text))
     cards.extend(_text_blocks_on_pale_backdrop(L, strokes, s, [c.box for c in cards]))
     return sorted(cards, key=lambda c: -(c.box[2] - c.box[0]) * (c.box[3] - c.box[1]))
+
+
+def paper_cues(lab: np.ndarray) -> tuple[np.ndarray, float]:
+    """`(strokes, paper_l)` of an OpenCV Lab uint8 photo `(h, w, 3)`: its text strokes (`text_strokes`, `(h, w)`
+    bool) and the lightness (0-255) paper reaches: `BRIGHT_L`, or in a dim photo `DIM_SHARE` of its brightest (at
+    least `MIN_PAPER_L`)."""
+    L = lab[..., 0]
+    return text_strokes(L), min(BRIGHT_L, max(MIN_PAPER_L, DIM_SHARE * brightest(L)))
+
+
+def card_like(region: np.ndarray, lab: np.ndarray, cues: tuple[np.ndarray, float]) -> bool:
+    """Whether an object `region` (`(h, w)` bool) of an OpenCV Lab uint8 photo `lab` (`(h, w, 3)`; `cues` its
+    `paper_cues`) is a label card `find_cards` missed (paper greyer than a white backdrop): paper-light and
+    colourless (medians), filling its minimum-area rectangle (`MIN_FILL`), wide (`CUBE_ASPECT` to 8 : 1) and
+    holding text strokes (1-50 % of its area). A specimen seldom fills a wide rectangle."""
+    strokes, paper_l = cues
+    ys, xs = np.nonzero(region)
+    if len(xs) < 20:
+        return False
+    chroma = np.hypot(lab[ys, xs, 1].astype(np.float32) - 128, lab[ys, xs, 2].astype(np.float32) - 128)
+    if np.median(lab[ys, xs, 0]) < paper_l or np.median(chroma) > GREY_CHROMA:
+        return False
+    (_, _), (rw, rh), _ = cv2.minAreaRect(np.stack([xs, ys], axis=1).astype(np.float32))
+    long, short = max(rw, rh), min(rw, rh)
+    if short < 1 or len(xs) / (rw * rh) < MIN_FILL or not CUBE_ASPECT <= long / short <= 8:
+        return False
+    return 0.01 <= float(strokes[ys, xs].mean()) <= 0.5
 
 
 def holds(card, point, area: float) -> bool:

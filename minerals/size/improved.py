@@ -31,7 +31,7 @@ from minerals.size import kinds, ocr, scalebar
 from minerals.size.silhouette import find_silhouettes
 from minerals.size.backdrop import clean, fit_backdrop, foreground
 from minerals.size.baseline import box_iou
-from minerals.size.cards import find_cards, holds
+from minerals.size.cards import card_like, find_cards, holds, paper_cues
 from minerals.size.result import SizeConfig, SizeEstimate
 
 EDGE_AGREEMENT = 0.08  # face width from edges vs 1.27 x bar length
@@ -103,7 +103,7 @@ def estimate(rgb: np.ndarray, cfg: SizeConfig) -> SizeEstimate:
     cube_confidence = _confidence(best, cfg)
     result.cube_trusted = cube_confidence >= cfg.min_confidence
 
-    specimen = _specimen(fg, best, cards, s, kernel, plain)
+    specimen = _specimen(fg, best, cards, s, kernel, plain, lab_small)
     if specimen is None:
         return result.abstain("no specimen found")
     ys, xs = np.nonzero(specimen)
@@ -143,7 +143,7 @@ def specimen_fill(mask: np.ndarray, length_px: float) -> float:
 
 
 def _specimen(fg: np.ndarray, cube: cubes.Face, cards: list, s: float, kernel: int,
-              plain: np.ndarray) -> np.ndarray | None:
+              plain: np.ndarray, lab: np.ndarray) -> np.ndarray | None:
     """The specimen's `(h, w)` bool mask at work resolution (scale `s`), or None when nothing is left.
 
     The cube's zone and the label cards (widened: on pale backdrops only a card's text block is found)
@@ -168,6 +168,10 @@ def _specimen(fg: np.ndarray, cube: cubes.Face, cards: list, s: float, kernel: i
     on_card = np.bincount(labels[near_card], minlength=n)
     pieces = [i for i in others if on_card[i] < 0.5 * stats[i][4]
               and not any(_frames(stats[i], tuple(v * s for v in card)) for card in cards)]
+    # a wide rectangle of paper with text is a card that `find_cards` missed (greyer than a white backdrop: seen on a
+    # fourth seed of the tune styles, where the card was measured as the specimen)
+    cues = paper_cues(lab)
+    pieces = [i for i in pieces if not card_like(labels == i, lab, cues)]
     if main not in pieces:
         if not pieces:
             return None
@@ -219,6 +223,22 @@ def _stands_out(face_box, labf: np.ndarray, model, s: float) -> bool:
     return float(np.median(dist)) >= FACE_CONTRAST
 
 
+def _ink_on_object(bar: scalebar.Bar, objects, s: float) -> bool:
+    """Whether a bar's own centre (its ink) lies on an object much larger (`ON_OBJECT`) than the face the bar predicts:
+    a mark on the specimen near its rim, whose predicted face reaches mostly off it (seen on a fourth seed of the tune
+    styles: a line on a crystal's tip taken over the cube); `objects` as in `_on_object`."""
+    labels, stats = objects
+    x = min(labels.shape[1] - 1, max(0, int(bar.centre[0] * s)))
+    y = min(labels.shape[0] - 1, max(0, int(bar.centre[1] * s)))
+    i = labels[y, x]
+    return bool(i) and stats[i][2] * stats[i][3] > ON_OBJECT * _face_area(bar.face_box()) * s * s
+
+
+def _face_area(box) -> float:
+    """Area (px²) of a box `(x0, y0, x1, y1)`."""
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 def _on_object(face_box, objects, s: float) -> bool:
     """Whether a cube candidate's front face `face_box` (full-resolution px) lies on a much larger object (a
     facet or mark on the specimen, or a cube merged with it); `objects`: `(labels, stats)` at work resolution.
@@ -229,7 +249,7 @@ def _on_object(face_box, objects, s: float) -> bool:
     x1, y1 = min(w, int(np.ceil(face_box[2] * s))), min(h, int(np.ceil(face_box[3] * s)))
     if x1 <= x0 or y1 <= y0:
         return False
-    face = (face_box[2] - face_box[0]) * (face_box[3] - face_box[1]) * s * s
+    face = _face_area(face_box) * s * s
     # a share of the face's pixels, not its centre alone: a specimen on a backdrop of its own colour is found with holes
     counts = np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=len(stats))
     return any(counts[i] >= ON_SHARE * (x1 - x0) * (y1 - y0) and stats[i][2] * stats[i][3] > ON_OBJECT * face
@@ -253,7 +273,7 @@ def _find_cube(rgb: np.ndarray, lab: np.ndarray, cards: list, result: SizeEstima
     tiny = [min(np.subtract(b.face_box()[2:], b.face_box()[:2])) for b in found if b not in bars and b.score > 0.2]
     # Bars and faces on a much larger object (marks or facets on the specimen, or a cube merged with it) are not
     # taken on cheap cues alone: only their text can confirm them.
-    on = {id(b) for b in bars if _on_object(b.face_box(), objects, s)}
+    on = {id(b) for b in bars if _on_object(b.face_box(), objects, s) or _ink_on_object(b, objects, s)}
     bars = sorted((b for b in bars if b.score > 0.2), key=lambda b: -b.score)
     faces = _faces(lab, cards, tiny)
     on |= {id(f) for f in faces if _on_object(f.box, objects, s)}
