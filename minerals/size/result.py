@@ -21,10 +21,10 @@ METHODS = ("baseline", "improved")
 # hold on the second seed's 240; v4's 0.19 fell with v5's fixes of the scale). Fragile: it rests on one tune photo
 # (+96 % at confidence 0.095). A third seed of the tune styles (303, 240 photos, checked on 2026-12-03, not part of
 # the choice) first had three gross errors accepted at it, at confidences up to 0.68; after that day's fixes of the
-# cube finder and of the specimen's pieces it has none, and the rule run on all 600 photos gives 0.096. Seeds 404 and
-# 505 (360 photos each, checked on 2026-12-03) do have gross errors at 0.11 (3 after that day's fixes, and 10 of 309
-# accepted); with them the rule gives 0.40 and 0.71, at which the black engraved cubes are mostly refused (held-out
-# engraved_pale_sweep coverage 0.25 at 0.40): kept at 0.11, with about 1-3 % of accepted photos grossly wrong.
+# cube finder and of the specimen's pieces it has none, and the rule run on all 600 photos gives 0.096. Fresh photos
+# of the tune styles (benchmarks/bench_size_seeds.py: seeds 303-606, 1,440 photos, 2026-12-03) have 29 gross errors
+# among the 1,221 accepted at 0.11 (2.4 %); with them the rule gives 0.79, and already at 0.40 the black engraved
+# cubes are mostly refused (held-out engraved_pale_sweep coverage 0.25): kept at 0.11.
 MIN_CONFIDENCE = 0.11
 
 
