@@ -171,6 +171,15 @@ def test_a_bar_on_the_specimen_is_not_taken_without_its_text():
     assert not est.ok and est.status.startswith("no cube found"), est.status
 
 
+@pytest.mark.parametrize("top", [0.0, 0.25])
+def test_a_grey_cube_as_light_as_the_backdrop_is_found_by_its_ruler(top):
+    """A grey cube whose front face has the backdrop's lightness (fresh seeds of grey_low_key): the face does not
+    stand out, but its printed bar with end ticks and text does, and gives the scale."""
+    rgb, truth = photo(backdrop=(150, 150, 150), cube_grey=148, bar=True, top=top)
+    est = measure(rgb, "improved", SizeConfig())
+    assert est.ok and est.size_cm == pytest.approx(truth, rel=0.04), (est.status, est.size_cm, truth)
+
+
 def _grey_card(rgb, x, y, w, h, paper=(214, 212, 206)):
     """A label card of greyer paper than a white backdrop, in a dark frame, with lines of text near the frame (the
     frame and lines are one stroke block, so `find_cards`' text-block search does not see lines either)."""
@@ -346,7 +355,7 @@ def _score(root, methods=("improved", "baseline")) -> dict:
 
 
 COVERAGE_TARGET, MAPE_TARGET = 0.90, 0.10  # issue 15's targets on held-out styles (with GROSS_ERROR)
-COVERAGE_FLOOR, MAPE_FLOOR = 0.70, 0.10      # regression guards (generator v6, cube finder v5, threshold 0.11,
+COVERAGE_FLOOR, MAPE_FLOOR = 0.70, 0.10      # regression guards (generator v6, cube finder v5, threshold 0.093,
                                              # 40-60 photos: coverage 0.75-1.00, MAPE 3.9-8.4 %)
 
 

@@ -23,7 +23,7 @@ from minerals.size.result import SizeConfig
 # Synthetic photo styles (`minerals.data.styles`): the confidence threshold is chosen on the tune styles, and
 # the estimator is reported on the held-out ones, never used for choosing.
 TUNE_STYLES = ("default", "grey_low_key", "small_far_specimen")
-TUNE_RELEASES = ((101, 40), (202, 80))  # (seed, photos per tune style): 360 photos for choosing
+TUNE_RELEASES = ((101, 40), (202, 80), (303, 80))  # (seed, photos per tune style): 600 photos for choosing
 HELD_OUT_STYLES = {name: STYLES[name] for name in ("dark_colour_front", "pale_cards_stands", "colour_sweep_tilted",
                                                    "engraved_pale_sweep", "grey_ruler_dark")}
 GROSS_ERROR = 0.5  # an estimate off by more than 50 % of the measured size

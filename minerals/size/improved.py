@@ -268,7 +268,10 @@ def _find_cube(rgb: np.ndarray, lab: np.ndarray, cards: list, result: SizeEstima
     """
     short = min(lab.shape[:2])
     sils = find_silhouettes(*small)
-    found = [b for b in scalebar.find_bars(lab, cards) if _stands_out(b.face_box(), *backdrop, s)]
+    # A bar with its end ticks scoring `BAR_TRUSTED` (its text beside it, a plain grey face) needs no contrast with the
+    # backdrop: a grey cube as light as a grey backdrop (seen on fresh seeds of the tune styles, grey_low_key) has it.
+    found = [b for b in scalebar.find_bars(lab, cards)
+             if (b.ticks and b.score >= BAR_TRUSTED) or _stands_out(b.face_box(), *backdrop, s)]
     bars = [b for b in found if min(np.subtract(b.face_box()[2:], b.face_box()[:2])) >= MIN_CUBE_FRAC * short]
     tiny = [min(np.subtract(b.face_box()[2:], b.face_box()[:2])) for b in found if b not in bars and b.score > 0.2]
     # Bars and faces on a much larger object (marks or facets on the specimen, or a cube merged with it) are not
