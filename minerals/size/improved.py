@@ -171,7 +171,7 @@ def _specimen(fg: np.ndarray, cube: cubes.Face, cards: list, s: float, kernel: i
     # a wide rectangle of paper with text is a card that `find_cards` missed (greyer than a white backdrop: seen on a
     # fourth seed of the tune styles, where the card was measured as the specimen)
     cues = paper_cues(lab)
-    pieces = [i for i in pieces if not card_like(labels == i, lab, cues)]
+    pieces = [i for i in pieces if not _card_piece(labels, stats, i, lab, cues)]
     if main not in pieces:
         if not pieces:
             return None
@@ -181,6 +181,13 @@ def _specimen(fg: np.ndarray, cube: cubes.Face, cards: list, s: float, kernel: i
     flat = np.bincount(labels[plain], minlength=n)
     pieces = [i for i in pieces if i == main or flat[i] < PLAIN_PIECE * stats[i][4]]
     return _with_fragments(labels, stats, main, pieces, gap=max(2, round(FRAGMENT_GAP * max(h, w))))
+
+
+def _card_piece(labels: np.ndarray, stats: np.ndarray, i: int, lab: np.ndarray, cues) -> bool:
+    """`cards.card_like` for piece `i` of `cv2.connectedComponentsWithStats`' `labels` and `stats`, on its box only."""
+    x, y, w, h = stats[i][:4]
+    box = np.s_[y:y + h, x:x + w]
+    return card_like(labels[box] == i, lab[box], (cues[0][box], cues[1]))
 
 
 def _frames(stat, card) -> bool:
