@@ -6,7 +6,10 @@ Renders `--photos` size photos per tune style (`minerals.size.evaluate.TUNE_STYL
 seed of `--seeds` (none of them among `evaluate.TUNE_RELEASES`, the photos the threshold is chosen on), runs the
 improved estimator once per photo at confidence 0 and prints, per seed and style and overall, at the default
 threshold (`minerals.size.result.MIN_CONFIDENCE`): coverage, MAPE, median and largest error of the accepted photos
-and how many of them err by more than 50 % (`evaluate.GROSS_ERROR`). Unless `--no-rule`, it also prints the
+and how many of them err by more than 50 % (`evaluate.GROSS_ERROR`), split by their source: the scale (the cube
+mistaken or mismeasured: cm per px off by more than `SCALE_WRONG`, against the generator's truth) or the specimen's
+outline (the scale right: the specimen found in part, or with something else); and the mean error of the scale
+alone (`scale_mape_%`: the cube finder's own accuracy). Unless `--no-rule`, it also prints the
 threshold `evaluate.choose_threshold` picks on the tune releases alone and with these seeds added. About 0.2 s per
 photo on one core (rendering included, once: releases are cached).
 """
@@ -25,13 +28,30 @@ from minerals.size.evaluate import (GROSS_ERROR, TUNE_RELEASES, TUNE_STYLES, cho
 from minerals.size.result import MIN_CONFIDENCE, SizeConfig
 
 
+SCALE_WRONG = 0.25  # a gross error whose scale (cm per px) is off by more than this fraction comes from the cube
+
+
 def figures(preds: pd.DataFrame, threshold: float) -> dict:
-    """Coverage and errors of the photos accepted at `threshold` (rows of `evaluate_release` at confidence 0)."""
+    """Coverage and errors of the photos accepted at `threshold` (rows of `evaluate_release` at confidence 0, with
+    the generator's `true_cm_per_px`): MAPE, median and largest error, gross errors (> `GROSS_ERROR`) split into those
+    of the scale (the cube mistaken or mismeasured: cm per px off by more than `SCALE_WRONG`) and those of the
+    specimen's outline (the scale right), and `scale_mape_%`, the mean error of the scale alone (the cube finder's)."""
     accepted = preds[preds["size_cm"].notna() & (preds["confidence"] >= threshold)]
     ape = (accepted["size_cm"] - accepted["true_cm"]).abs() / accepted["true_cm"]
+    scale = (accepted["cm_per_px"] / accepted["true_cm_per_px"] - 1).abs()
+    gross = ape > GROSS_ERROR
     return {"photos": len(preds), "accepted": len(accepted), "coverage": len(accepted) / max(1, len(preds)),
             "mape_%": 100 * ape.mean(), "median_%": 100 * ape.median(), "max_%": 100 * ape.max(),
-            "gross": int((ape > GROSS_ERROR).sum())}
+            "gross": int(gross.sum()), "of_scale": int((gross & (scale > SCALE_WRONG)).sum()),
+            "of_outline": int((gross & (scale <= SCALE_WRONG)).sum()), "scale_mape_%": 100 * scale.mean()}
+
+
+def release_predictions(seed: int, style: str, photos: int, cfg: SizeConfig) -> pd.DataFrame:
+    """The improved estimator's predictions on one fresh release, with `seed`, `style` and the generator's scale at the
+    specimen, `true_cm_per_px` (the release's photos are analysed at their own 512 px: same pixels)."""
+    table = open_release(held_out_release(style, photos, seed=seed)).size_table()
+    preds = evaluate_release(table, "improved", cfg, progress=False)
+    return preds.assign(seed=seed, style=style, true_cm_per_px=table["cm_per_px"].to_numpy(dtype=float))
 
 
 def main() -> None:
@@ -46,8 +66,7 @@ def main() -> None:
         parser.error(f"seeds {used} are the tune releases' (evaluate.TUNE_RELEASES): pick others")
     cfg = replace(SizeConfig(methods=("improved",)), min_confidence=0.0)
     runs = [(seed, style) for seed in seeds for style in TUNE_STYLES]
-    preds = pd.concat([evaluate_release(open_release(held_out_release(style, args.photos, seed=seed)).size_table(),
-                                        "improved", cfg, progress=False).assign(seed=seed, style=style)
+    preds = pd.concat([release_predictions(seed, style, args.photos, cfg)
                        for seed, style in tqdm(runs, desc="seeds x styles", unit="release")], ignore_index=True)
     rows = [{"seed": seed, "style": style, **figures(g, MIN_CONFIDENCE)}
             for (seed, style), g in preds.groupby(["seed", "style"])]
