@@ -103,16 +103,20 @@ def card_like(region: np.ndarray, lab: np.ndarray, cues: tuple[np.ndarray, float
     holding text strokes (1-50 % of its area). A specimen seldom fills a wide rectangle."""
     strokes, paper_l = cues
     ys, xs = np.nonzero(region)
-    if len(xs) < 20:
-        return False
-    chroma = np.hypot(lab[ys, xs, 1].astype(np.float32) - 128, lab[ys, xs, 2].astype(np.float32) - 128)
-    if np.median(lab[ys, xs, 0]) < paper_l or np.median(chroma) > GREY_CHROMA:
+    if len(xs) < 20 or not paper(lab[ys, xs], paper_l):
         return False
     (_, _), (rw, rh), _ = cv2.minAreaRect(np.stack([xs, ys], axis=1).astype(np.float32))
     long, short = max(rw, rh), min(rw, rh)
     if short < 1 or len(xs) / (rw * rh) < MIN_FILL or not CUBE_ASPECT <= long / short <= 8:
         return False
     return 0.01 <= float(strokes[ys, xs].mean()) <= 0.5
+
+
+def paper(pixels: np.ndarray, paper_l: float) -> bool:
+    """Whether `(N, 3)` OpenCV Lab uint8 pixels are paper: their median lightness at least `paper_l` (`paper_cues`)
+    and their median chroma at most `GREY_CHROMA`."""
+    chroma = np.hypot(pixels[:, 1].astype(np.float32) - 128, pixels[:, 2].astype(np.float32) - 128)
+    return bool(np.median(pixels[:, 0]) >= paper_l and np.median(chroma) <= GREY_CHROMA)
 
 
 def holds(card, point, area: float) -> bool:

@@ -31,14 +31,17 @@ from minerals.size import kinds, ocr, scalebar
 from minerals.size.silhouette import find_silhouettes
 from minerals.size.backdrop import clean, fit_backdrop, foreground
 from minerals.size.baseline import box_iou
-from minerals.size.cards import card_like, find_cards, holds, paper_cues
+from minerals.size.cards import card_like, find_cards, holds, paper, paper_cues
 from minerals.size.result import SizeConfig, SizeEstimate
 
 EDGE_AGREEMENT = 0.08  # face width from edges vs 1.27 x bar length
 TWO_CUBES_SCORE = 0.6   # a second candidate this good, and nearly as good as the first, means two cubes
 MIN_SPECIMEN_SHARE = 0.002  # of the image area
 CARD_MARGIN = 0.15  # card boxes are widened by this fraction of their size before masking
-CARD_SURROUND = 0.6  # an object lying mostly within a card box widened this much is the rest of the card
+CARD_SURROUND = 0.6  # an object lying mostly within a card box widened this much is the rest of the card ...
+SPECIMEN_NEAR_CARD = 0.01  # ... unless it is not paper and spans this share of the photo: the specimen just above the
+                           # card (seen on fresh seeds of the tune styles; smaller pieces there are slivers of a
+                           # specimen the backdrop model only partly found)
 FRAGMENT_SHARE = 0.1  # pieces at least this share of the main region ...
 FRAGMENT_GAP = 0.06   # ... and this close to it (fraction of the longer side) belong to the specimen
 PLAIN_PIECE = 0.8  # a nearby piece this plain (`backdrop.foreground`) is not the specimen's (a first choice, not
@@ -163,14 +166,15 @@ def _specimen(fg: np.ndarray, cube: cubes.Face, cards: list, s: float, kernel: i
     if not others:
         return None
     main = max(others, key=lambda i: stats[i][4])
-    # a piece lying mostly around a card's box is what is left of the card (an edge, a corner), not the specimen's;
-    # so is one whose box holds the card's (a card's frame: on pale backdrops only the text inside is found)
+    # a piece lying mostly around a card's box is what is left of the card (an edge, a corner, its paper beyond the text
+    # block found on a pale backdrop) unless it is large and not paper: the specimen just above the card; so is one
+    # whose box holds the card's (a card's frame: on pale backdrops only the text inside is found)
+    cues = paper_cues(lab)
     on_card = np.bincount(labels[near_card], minlength=n)
-    pieces = [i for i in others if on_card[i] < 0.5 * stats[i][4]
+    pieces = [i for i in others if not (on_card[i] >= 0.5 * stats[i][4] and _card_rest(labels, stats, i, lab, cues[1]))
               and not any(_frames(stats[i], tuple(v * s for v in card)) for card in cards)]
     # a wide rectangle of paper with text is a card that `find_cards` missed (greyer than a white backdrop: seen on a
     # fourth seed of the tune styles, where the card was measured as the specimen)
-    cues = paper_cues(lab)
     pieces = [i for i in pieces if not _card_piece(labels, stats, i, lab, cues)]
     if main not in pieces:
         if not pieces:
@@ -188,6 +192,17 @@ def _card_piece(labels: np.ndarray, stats: np.ndarray, i: int, lab: np.ndarray, 
     x, y, w, h = stats[i][:4]
     box = np.s_[y:y + h, x:x + w]
     return card_like(labels[box] == i, lab[box], (cues[0][box], cues[1]))
+
+
+def _card_rest(labels: np.ndarray, stats: np.ndarray, i: int, lab: np.ndarray, paper_l: float) -> bool:
+    """Whether piece `i` (of `cv2.connectedComponentsWithStats`' `labels` and `stats`), lying mostly around a label
+    card, is what is left of the card: smaller than `SPECIMEN_NEAR_CARD` of the photo, or paper (`cards.paper`; `lab`
+    the work-resolution Lab photo, `paper_l` its paper lightness from `cards.paper_cues`)."""
+    if stats[i][4] < SPECIMEN_NEAR_CARD * labels.size:
+        return True
+    x, y, w, h = stats[i][:4]
+    box = np.s_[y:y + h, x:x + w]
+    return paper(lab[box][labels[box] == i], paper_l)
 
 
 def _frames(stat, card) -> bool:
