@@ -22,9 +22,8 @@ from dataclasses import replace
 import pandas as pd
 from tqdm import tqdm
 
-from minerals.data import open_release
-from minerals.size.evaluate import (GROSS_ERROR, TUNE_RELEASES, TUNE_STYLES, choose_threshold, evaluate_release,
-                                    held_out_release, tune_predictions)
+from minerals.size.evaluate import (GROSS_ERROR, TUNE_RELEASES, TUNE_STYLES, choose_threshold, style_predictions,
+                                    tune_predictions)
 from minerals.size.result import MIN_CONFIDENCE, SizeConfig
 
 
@@ -32,8 +31,8 @@ SCALE_WRONG = 0.25  # a gross error whose scale (cm per px) is off by more than 
 
 
 def figures(preds: pd.DataFrame, threshold: float) -> dict:
-    """Coverage and errors of the photos accepted at `threshold` (rows of `evaluate_release` at confidence 0, with
-    the generator's `true_cm_per_px`): MAPE, median and largest error, gross errors (> `GROSS_ERROR`) split into those
+    """Coverage and errors of the photos accepted at `threshold` (rows of `evaluate.style_predictions` at confidence 0,
+    with the generator's `true_cm_per_px`): MAPE, median and largest error, gross errors (> `GROSS_ERROR`) split into those
     of the scale (the cube mistaken or mismeasured: cm per px off by more than `SCALE_WRONG`) and those of the
     specimen's outline (the scale right), and `scale_mape_%`, the mean error of the scale alone (the cube finder's)."""
     accepted = preds[preds["size_cm"].notna() & (preds["confidence"] >= threshold)]
@@ -44,14 +43,6 @@ def figures(preds: pd.DataFrame, threshold: float) -> dict:
             "mape_%": 100 * ape.mean(), "median_%": 100 * ape.median(), "max_%": 100 * ape.max(),
             "gross": int(gross.sum()), "of_scale": int((gross & (scale > SCALE_WRONG)).sum()),
             "of_outline": int((gross & (scale <= SCALE_WRONG)).sum()), "scale_mape_%": 100 * scale.mean()}
-
-
-def release_predictions(seed: int, style: str, photos: int, cfg: SizeConfig) -> pd.DataFrame:
-    """The improved estimator's predictions on one fresh release, with `seed`, `style` and the generator's scale at the
-    specimen, `true_cm_per_px` (the release's photos are analysed at their own 512 px: same pixels)."""
-    table = open_release(held_out_release(style, photos, seed=seed)).size_table()
-    preds = evaluate_release(table, "improved", cfg, progress=False)
-    return preds.assign(seed=seed, style=style, true_cm_per_px=table["cm_per_px"].to_numpy(dtype=float))
 
 
 def main() -> None:
@@ -66,7 +57,7 @@ def main() -> None:
         parser.error(f"seeds {used} are the tune releases' (evaluate.TUNE_RELEASES): pick others")
     cfg = replace(SizeConfig(methods=("improved",)), min_confidence=0.0)
     runs = [(seed, style) for seed in seeds for style in TUNE_STYLES]
-    preds = pd.concat([release_predictions(seed, style, args.photos, cfg)
+    preds = pd.concat([style_predictions(style, args.photos, seed, cfg)
                        for seed, style in tqdm(runs, desc="seeds x styles", unit="release")], ignore_index=True)
     rows = [{"seed": seed, "style": style, **figures(g, MIN_CONFIDENCE)}
             for (seed, style), g in preds.groupby(["seed", "style"])]

@@ -139,12 +139,19 @@ def held_out_release(style: str, photos: int, image_size: int = 512, seed: int =
     return style_release(style, n_size=photos, image_size=image_size, seed=seed)
 
 
+def style_predictions(style: str, photos: int, seed: int, cfg: SizeConfig, progress: bool = False) -> pd.DataFrame:
+    """Predictions of the improved estimator on one synthetic style release (`held_out_release`, 512 px), with
+    `style`, `seed` and the generator's scale at the specimen, `true_cm_per_px` (the photos are analysed at their
+    own 512 px, so in the same pixels as the predicted `cm_per_px`)."""
+    table = open_release(held_out_release(style, photos, seed=seed)).size_table()
+    preds = evaluate_release(table, "improved", cfg, progress=progress)
+    return preds.assign(style=style, seed=seed, true_cm_per_px=table["cm_per_px"].to_numpy(dtype=float))
+
+
 def tune_predictions(cfg: SizeConfig, progress: bool = False) -> pd.DataFrame:
-    """Predictions of the improved estimator on every tune release (`TUNE_RELEASES` x `TUNE_STYLES`, 512 px), with
-    `style` and `seed` columns: the photos on which `choose_threshold` picks `result.MIN_CONFIDENCE` (run with
-    `min_confidence=0`)."""
-    return pd.concat([evaluate_release(open_release(held_out_release(style, photos, seed=seed)).size_table(), "improved",
-                                       cfg, progress=progress).assign(style=style, seed=seed)
+    """`style_predictions` on every tune release (`TUNE_RELEASES` x `TUNE_STYLES`): the photos on which
+    `choose_threshold` picks `result.MIN_CONFIDENCE` (run with `min_confidence=0`)."""
+    return pd.concat([style_predictions(style, photos, seed, cfg, progress=progress)
                       for seed, photos in TUNE_RELEASES for style in TUNE_STYLES], ignore_index=True)
 
 

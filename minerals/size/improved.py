@@ -187,10 +187,15 @@ def _specimen(fg: np.ndarray, cube: cubes.Face, cards: list, s: float, kernel: i
     return _with_fragments(labels, stats, main, pieces, gap=max(2, round(FRAGMENT_GAP * max(h, w))))
 
 
+def _piece_box(stat) -> tuple[slice, slice]:
+    """`(rows, cols)` of a piece's box (`stat`: x, y, w, h of `cv2.connectedComponentsWithStats`)."""
+    x, y, w, h = stat[:4]
+    return np.s_[y:y + h, x:x + w]
+
+
 def _card_piece(labels: np.ndarray, stats: np.ndarray, i: int, lab: np.ndarray, cues) -> bool:
     """`cards.card_like` for piece `i` of `cv2.connectedComponentsWithStats`' `labels` and `stats`, on its box only."""
-    x, y, w, h = stats[i][:4]
-    box = np.s_[y:y + h, x:x + w]
+    box = _piece_box(stats[i])
     return card_like(labels[box] == i, lab[box], (cues[0][box], cues[1]))
 
 
@@ -200,8 +205,7 @@ def _card_rest(labels: np.ndarray, stats: np.ndarray, i: int, lab: np.ndarray, p
     the work-resolution Lab photo, `paper_l` its paper lightness from `cards.paper_cues`)."""
     if stats[i][4] < SPECIMEN_NEAR_CARD * labels.size:
         return True
-    x, y, w, h = stats[i][:4]
-    box = np.s_[y:y + h, x:x + w]
+    box = _piece_box(stats[i])
     return paper(lab[box][labels[box] == i], paper_l)
 
 

@@ -21,8 +21,9 @@ METHODS = ("baseline", "improved")
 # second seed's 240 broke; v4 0.19; v5 0.11 on 360 photos; the third seed, 303, joined the tune releases on 2026-12-03
 # after that day's fixes had been designed on it: 0.093). It rests on single photos (now +74 % at confidence 0.092).
 # Fresh photos of the tune styles (benchmarks/bench_size_seeds.py, seeds 404-707, 1,440 photos, 2026-12-03) have 26
-# gross errors among the 1,265 accepted (2.1 %; 14 of the scale, 12 of the outline); with them the rule gives 0.88, and already at 0.40 the black engraved
-# cubes are mostly refused (held-out engraved_pale_sweep coverage 0.25): the rule's choice is kept, with that caveat.
+# gross errors among the 1,265 accepted (2.1 %; 14 of the scale, 12 of the outline); with them the rule gives 0.88, and
+# already at 0.40 the black engraved cubes are mostly refused (held-out engraved_pale_sweep coverage 0.25): the rule's
+# choice is kept, with that caveat.
 MIN_CONFIDENCE = 0.093
 
 
