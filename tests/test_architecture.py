@@ -101,3 +101,14 @@ def test_data_layer_imports_no_section_code_nor_the_session():
              or m.split(".")[1:2] in (["pipeline"], ["session"], ["models"], ["fewshot"], ["zeroshot"], ["cam"],
                                       ["identify"], ["size"])]
     assert heavy == [], heavy
+
+
+def test_the_command_line_loads_no_numpy_before_the_cpu_pin():
+    """`minerals.cli.main` applies the profile's CPU pin (`runtime.pin_cpu`) after building its parser: a command
+    module that loads numpy at import fixes OpenBLAS's kernels first, and on an AVX-512 machine the smoke release
+    then renders with other bits (another data fingerprint, every table off the reference)."""
+    code = ("import json, sys; from minerals.cli import build_parser; build_parser(); "
+            "print(json.dumps(sorted(m for m in ('numpy', 'torch', 'cv2') if m in sys.modules)))")
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                       text=True).stdout)
+    assert loaded == [], f"building the CLI parser loads {loaded}: import them inside the command's run function"

@@ -210,6 +210,22 @@ def test_a_specimen_just_above_a_card_is_not_the_cards_rest():
     assert est.ok and est.size_cm == pytest.approx(truth, rel=0.04), (est.status, est.size_cm, truth)
 
 
+def test_a_specimen_of_the_backdrops_own_lightness_is_found_by_its_outline():
+    """A grey specimen whose facets differ from a grey backdrop by less than `backdrop.foreground`'s contrast is found
+    only where it is textured; its outline is an edge, and what that edge encloses is the specimen
+    (`improved._enclosed`; fresh seeds of grey_low_key: a patch of the specimen measured, -50 % to -85 %)."""
+    rgb, truth = photo(specimen=(300, 300, 150, 90))
+    yy, xx = np.mgrid[0:rgb.shape[0], 0:rgb.shape[1]]
+    inside = ((xx - 300) / 150.0) ** 2 + ((yy - 300) / 90.0) ** 2 <= 1.0
+    base, _ = photo(specimen=(300, 300, 0, 0), seed=1)  # the backdrop behind it
+    facets = np.where((xx < 300)[..., None], 1.07, 0.93)  # a lit and a shaded facet, about 10 grey levels off
+    rgb[inside] = np.clip(base * facets, 0, 255).astype(np.uint8)[inside]
+    patch = (slice(290, 320), slice(280, 320))
+    rgb[patch] = np.random.default_rng(2).integers(90, 210, rgb[patch].shape, dtype=np.uint8)  # a textured spot
+    est = measure(rgb, "improved", SizeConfig())
+    assert est.ok and est.size_cm == pytest.approx(truth, rel=0.05), (est.status, est.size_cm, truth)
+
+
 def test_card_like_needs_a_wide_rectangle_of_paper_with_text():
     from minerals.size.cards import card_like, paper_cues
 
@@ -365,7 +381,7 @@ def _score(root, methods=("improved", "baseline")) -> dict:
 
 
 COVERAGE_TARGET, MAPE_TARGET = 0.90, 0.10  # issue 15's targets on held-out styles (with GROSS_ERROR)
-COVERAGE_FLOOR, MAPE_FLOOR = 0.70, 0.10      # regression guards (generator v6, cube finder v5, threshold 0.093,
+COVERAGE_FLOOR, MAPE_FLOOR = 0.70, 0.10      # regression guards (generator v6, cube finder v5, threshold 0.117,
                                              # 40-60 photos: coverage 0.75-1.00, MAPE 3.9-8.4 %)
 
 
@@ -386,6 +402,15 @@ def _assert_targets(rows: dict) -> None:
         short.append(f"an accepted error of {100 * improved['max_ape']:.0f} % > {100 * GROSS_ERROR:.0f} %")
     if short:
         pytest.xfail("issue 15 targets not met: " + "; ".join(short))
+
+
+def test_the_command_line_help_states_the_default_threshold():
+    """`minerals size --help` states the default threshold in words (the CLI loads no numpy before the CPU pin, so
+    it cannot import it): this keeps the two the same."""
+    from minerals.cli.size import DESCRIPTION
+    from minerals.size.result import MIN_CONFIDENCE
+
+    assert f"photos below {MIN_CONFIDENCE:g} abstain" in " ".join(DESCRIPTION.split())
 
 
 def test_choose_threshold_keeps_no_gross_error():
