@@ -7,8 +7,8 @@ else by its flat square front face (`cube`) or its silhouette's front face (`sil
 on a much larger object (marks on the specimen, or a cube merged with it) need their text; only when these
 cheap cues leave the cube open (none, two, or one below `READ_BELOW`) read the text on the best few candidates (`ocr`:
 "1 cm", "10 mm" or "T." confirm one, and its kind, whose edge gives the scale: `kinds`);
-mask out the cube and the cards, take the largest remaining object with its nearby pieces as the
-specimen, and report its longest extent (maximum Feret diameter) in cm. It abstains with a reason
+mask out the cube and the cards, take the largest remaining object with its nearby pieces, completed
+by what its closed outline encloses, as the specimen, and report its longest extent (maximum Feret diameter) in cm. It abstains with a reason
 (no cube, two cubes, cube too small or uncertain, text on a face too small, no specimen, specimen cut
 by the frame) rather than guess. The confidence describes the cube (how bar- and face-like or
 text-confirmed, how square, how many pixels) and the specimen's outline (a sliver filling little of
@@ -151,7 +151,8 @@ def _specimen(fg: np.ndarray, cube: cubes.Face, cards: list, s: float, kernel: i
     """The specimen's `(h, w)` bool mask at work resolution (scale `s`), or None when nothing is left.
 
     The cube's zone and the label cards (widened: on pale backdrops only a card's text block is found)
-    are removed from the objects `fg`; the largest remaining object, with its nearby pieces, is the specimen.
+    are removed from the objects `fg`; the largest remaining object, with its nearby pieces and what their closed
+    outline encloses (`_enclosed`, outside those zones), is the specimen.
     """
     h, w = fg.shape
     allowed = np.ones((h, w), bool)  # neither the cube's zone nor a label card
@@ -209,9 +210,9 @@ def _enclosed(region: np.ndarray, L: np.ndarray, allowed: np.ndarray) -> np.ndar
     inside = cv2.morphologyEx(inside, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
     joined = (inside.astype(bool) & allowed) | region
     n, labels = cv2.connectedComponents(joined.astype(np.uint8), connectivity=8)
-    share = np.bincount(labels[region], minlength=n)
-    share[0] = 0
-    done = labels == int(np.argmax(share))
+    overlap = np.bincount(labels[region], minlength=n)  # pixels of `region` per joined component
+    overlap[0] = 0
+    done = labels == int(np.argmax(overlap))
     return region if _on_frame(done) and not _on_frame(region) else done
 
 
