@@ -10,7 +10,8 @@ and how many of them err by more than 50 % (`evaluate.GROSS_ERROR`), split by th
 mistaken or mismeasured: cm per px off by more than `SCALE_WRONG`, against the generator's truth) or the specimen's
 outline (the scale right: the specimen found in part, or with something else); and the mean error of the scale
 alone (`scale_mape_%`: the cube finder's own accuracy). Unless `--no-rule`, it also prints the
-threshold `evaluate.choose_threshold` picks on the tune releases alone and with these seeds added. About 0.2 s per
+threshold `evaluate.choose_threshold` picks on the tune releases (with the real photos' tune half,
+`realphotos.wrong_cube_confidences`) alone and with these seeds added. About 0.2 s per
 photo on one core (rendering included, once: releases are cached).
 """
 
@@ -18,15 +19,17 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
 from minerals.size.evaluate import (GROSS_ERROR, TUNE_RELEASES, TUNE_STYLES, choose_threshold, style_predictions,
                                     tune_predictions)
+from minerals.size.realphotos import wrong_cube_confidences
 from minerals.size.result import MIN_CONFIDENCE, SizeConfig
 
-
+REAL_PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "real_photos"
 SCALE_WRONG = 0.25  # a gross error whose scale (cm per px) is off by more than this fraction comes from the cube
 
 
@@ -64,14 +67,17 @@ def main() -> None:
     rows += [{"seed": seed, "style": "all", **figures(g, MIN_CONFIDENCE)} for seed, g in preds.groupby("seed")]
     rows.append({"seed": "all", "style": "all", **figures(preds, MIN_CONFIDENCE)})
     pd.set_option("display.width", 200, "display.max_columns", 20)
-    print(f"\nImproved estimator at the default threshold {MIN_CONFIDENCE:g} (chosen on evaluate.TUNE_RELEASES), "
+    print(f"\nImproved estimator at the default threshold {MIN_CONFIDENCE:g} (chosen on evaluate.TUNE_RELEASES and the real tune photos), "
           f"{args.photos} photos per tune style and seed, 512 px; errors of the accepted photos:")
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}" if v < 1 else f"{v:.1f}"))
     if not args.no_rule:
         tune = tune_predictions(cfg)
-        print(f"\nchoose_threshold (no accepted error above {100 * GROSS_ERROR:.0f} %): on the tune releases "
-              f"({len(tune)} photos) {choose_threshold(tune):.4f}; with these seeds added ({len(tune) + len(preds)} "
-              f"photos) {choose_threshold(pd.concat([tune, preds], ignore_index=True)):.4f}")
+        wrong = wrong_cube_confidences(REAL_PHOTOS)
+        print(f"\nchoose_threshold (no accepted error above {100 * GROSS_ERROR:.0f} %, no real tune photo's cube "
+              f"trusted outside its box: {len(wrong)} to exclude): on the tune releases ({len(tune)} photos) "
+              f"{choose_threshold(tune, wrong_cubes=wrong):.4f} (synthetic photos alone {choose_threshold(tune):.4f}); "
+              f"with these seeds added ({len(tune) + len(preds)} photos) "
+              f"{choose_threshold(pd.concat([tune, preds], ignore_index=True), wrong_cubes=wrong):.4f}")
 
 
 if __name__ == "__main__":

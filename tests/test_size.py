@@ -4,6 +4,7 @@ on synthetic releases the estimator was not tuned on (other seeds and photo styl
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,6 +19,7 @@ from minerals.size.cards import find_cards
 from minerals.size.evaluate import GROSS_ERROR, HELD_OUT_STYLES, choose_threshold, error_by_size
 
 CUBE_CM = 1.27
+REAL_PHOTOS = Path(__file__).parent / "data" / "real_photos"
 
 
 def photo(width=768, height=576, cube=48.0, cube_at=(560, 330), specimen=(300, 300, 150, 90), backdrop=(150, 150, 150),
@@ -158,6 +160,37 @@ def test_engraved_means_bright_marks_on_the_face(face, marks, engraved):
     L = np.full((60, 60), face, np.uint8)
     cv2.putText(L, "T.", (18, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.9, marks, 2)
     assert is_engraved(L, (0, 0, 60, 60)) is engraved
+
+
+@pytest.mark.parametrize("kind", ["engraved", "printed", "plain", "shaded facet"])
+def test_the_front_face_of_a_cube_carries_thin_marks(kind):
+    """`cube.stroke_share`: engraved letters and printed text are thin strokes; a plain face, or a crystal face with a
+    darker half (shading, a second facet), has next to none (`silhouette.MIN_STROKES`)."""
+    from minerals.size.cube import stroke_share
+    from minerals.size.silhouette import MIN_STROKES
+
+    L = np.full((60, 60), 40 if kind == "engraved" else 130, np.uint8)
+    if kind in ("engraved", "printed"):
+        cv2.putText(L, "1 cm", (8, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 220 if kind == "engraved" else 30, 1)
+    elif kind == "shaded facet":
+        L[:, 32:] = 80
+    assert (stroke_share(L, (0, 0, 60, 60)) >= MIN_STROKES) is (kind in ("engraved", "printed"))
+
+
+@pytest.mark.parametrize("ticks", [False, True])
+def test_the_black_cube_beats_a_bar_without_ticks_elsewhere(ticks):
+    """With the black engraved cube's face in the photo (it carries no bar), a bar without end ticks elsewhere is
+    texture on the specimen, however well it scores; a bar with its ticks still competes."""
+    from minerals.size import cube as cubes
+    from minerals.size import improved, kinds, scalebar
+    from minerals.size.result import SizeEstimate
+
+    lab = np.full((400, 400, 3), 128, np.uint8)
+    lab[100:140, 60:100, 0] = 30  # the black cube's face
+    face = cubes.Face((60, 100, 100, 140), 0.74, kind=kinds.ENGRAVED)
+    bar = scalebar.Bar(25.0, (300.0, 250.0), 0.75, ticks)
+    chosen = improved._cheap_cube(lab, SizeEstimate(), 1.0, [bar], [face], [], [])
+    assert chosen.kind == (kinds.PRINTED_BAR if ticks else kinds.ENGRAVED)
 
 
 def test_a_bar_on_the_specimen_is_not_taken_without_its_text():
@@ -430,13 +463,26 @@ def tune_preds():
     return tune_predictions(replace(SizeConfig(methods=("improved",)), min_confidence=0.0))
 
 
+def test_choose_threshold_lies_above_the_wrong_real_cubes():
+    preds = pd.DataFrame({"size_cm": [5.0, 5.0, 5.0], "true_cm": 5.0, "confidence": [0.9, 0.5, 0.1]})
+    assert choose_threshold(preds) == pytest.approx(0.1)  # nothing to exclude
+    assert choose_threshold(preds, wrong_cubes=[0.3]) == pytest.approx(0.4)  # between the wrong cube and 0.5 (kept)
+    assert choose_threshold(preds, wrong_cubes=[0.05, 0.2]) == pytest.approx(0.35)  # the highest wrong cube counts
+    assert choose_threshold(preds, wrong_cubes=[0.95]) == 1.0  # nothing can be kept above it
+
+
 @pytest.mark.slow
 def test_default_threshold_is_the_choice_on_the_tune_releases(tune_preds):
+    """`MIN_CONFIDENCE` is `choose_threshold`'s on the tune releases and the real photos' tune half: it accepts the
+    same tune photos, and trusts no real tune photo's cube outside its marked box."""
+    from minerals.size.realphotos import wrong_cube_confidences
     from minerals.size.result import MIN_CONFIDENCE
 
-    chosen = choose_threshold(tune_preds)
+    wrong = wrong_cube_confidences(REAL_PHOTOS)
+    chosen = choose_threshold(tune_preds, wrong_cubes=wrong)
     accepted = tune_preds["confidence"][tune_preds["size_cm"].notna()]
     assert ((accepted >= chosen) == (accepted >= MIN_CONFIDENCE)).all(), (chosen, MIN_CONFIDENCE)
+    assert all(c < MIN_CONFIDENCE for c in wrong), (wrong, MIN_CONFIDENCE)
 
 
 @pytest.mark.slow

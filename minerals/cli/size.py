@@ -18,8 +18,8 @@ the specimen could not be sized, e.g. cut by the frame). `--method improved` (de
 from the cube's printed 1 cm bar, its 10 mm ruler or its front face (and its text, when these are
 ambiguous) and segments the specimen; `--method baseline` is the upstream method, which needs the release's mineral_boxes (use
 --root). `--root DIR --evaluate` scores both methods (or --method) against the release's
-minerals_size.csv. The confidence (0-1) ranks the estimates; by default photos below 0.117 abstain
-(the lowest threshold with no tune photo off by more than 50 %, see the size page);
+minerals_size.csv. The confidence (0-1) ranks the estimates; by default photos below 0.056 abstain
+(the lowest threshold with no tune photo off by more than 50 % and no real tune photo's cube wrong, see the size page);
 `--min-confidence 0` accepts every photo the estimator can measure."""
 
 

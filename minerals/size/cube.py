@@ -25,6 +25,7 @@ MAX_ASPECT = 1.4      # face bounding box, long / short
 MAX_SHARE = 0.05      # of the image area: larger regions are not the cube's face
 MIN_SIDE = 8          # px: smaller regions are noise (the estimator abstains below min_cube_px anyway)
 MARK_STEP = 30        # lightness (0-255) from the face's median at which a pixel is a mark (engraved or printed)
+STROKE_STEP = 18     # top-hat or black-hat depth (0-255) of a thin stroke: engraved letters, printed text, a ruler
 MIN_BRIGHT_MARKS = 0.03  # share of bright marks from which a face is engraved (chosen on the tune styles'
                          # true front faces: engraved >= 0.08 with dark marks <= 0.03, grey and printed 0.00)
 
@@ -114,6 +115,25 @@ def engraved(L: np.ndarray, box) -> bool:
     med = float(np.median(patch))
     bright, dark = float(np.mean(patch > med + MARK_STEP)), float(np.mean(patch < med - MARK_STEP))
     return bright >= MIN_BRIGHT_MARKS and bright > dark
+
+
+def stroke_share(L: np.ndarray, box) -> float:
+    """Share of the middle (15 % in from each side) of the face `box` `(x0, y0, x1, y1)` px of the uint8 lightness
+    `L` on thin strokes, bright or dark (white or black top-hat deeper than `STROKE_STEP`, square kernel a fifth of
+    the box's shorter side, at least 5 px): the cube's engraved or printed marks; a crystal face has few. 0 for a
+    middle under 9 px."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    k = max(5, round(min(x1 - x0, y1 - y0) / 5)) | 1
+    H, W = L.shape
+    patch = L[max(0, y0 - k):min(H, y1 + k), max(0, x0 - k):min(W, x1 + k)]
+    if patch.size == 0:
+        return 0.0
+    kernel = np.ones((k, k), np.uint8)
+    thin = np.maximum(cv2.morphologyEx(patch, cv2.MORPH_TOPHAT, kernel), cv2.morphologyEx(patch, cv2.MORPH_BLACKHAT, kernel))
+    mx, my = round(0.15 * (x1 - x0)), round(0.15 * (y1 - y0))
+    ox, oy = max(0, x0 - k), max(0, y0 - k)
+    middle = thin[max(0, y0 + my) - oy:max(0, y1 - my) - oy, max(0, x0 + mx) - ox:max(0, x1 - mx) - ox]
+    return float(np.mean(middle > STROKE_STEP)) if middle.size >= 9 else 0.0
 
 
 def _centre_in(x, y, bw, bh, boxes) -> bool:

@@ -121,17 +121,21 @@ def run_methods(size_table: pd.DataFrame, cfg: SizeConfig, store, artifacts, dat
     return pd.DataFrame(rows, columns=TABLE_COLUMNS), pd.concat(preds, ignore_index=True)
 
 
-def choose_threshold(preds: pd.DataFrame, max_ape: float = GROSS_ERROR) -> float:
-    """The lowest confidence threshold at which no accepted photo errs by more than `max_ape` (a fraction),
-    halfway between the lowest confidence kept and the next one below it; 1.0 when even the most
-    confident photo errs that much. `preds`: rows of `evaluate_release` run with `min_confidence=0`."""
+def choose_threshold(preds: pd.DataFrame, max_ape: float = GROSS_ERROR, wrong_cubes=()) -> float:
+    """The lowest confidence threshold at which no accepted photo errs by more than `max_ape` (a fraction) and no
+    cube of `wrong_cubes` is trusted, halfway between the lowest confidence kept and the next one below it (or the
+    highest of `wrong_cubes`, if higher); 1.0 when even the most confident photo errs that much. `preds`: rows of
+    `evaluate_release` run with `min_confidence=0`; `wrong_cubes`: cube confidences (`SizeEstimate.cube_confidence`)
+    of cubes taken outside their marked box on real photos (`realphotos.wrong_cube_confidences`)."""
     curve = risk_coverage(preds)
-    safe = curve[curve["max_ape"] <= max_ape]
+    floor = max(wrong_cubes, default=-1.0)
+    safe = curve[(curve["max_ape"] <= max_ape) & (curve["threshold"] > floor)]
     if safe.empty:
         return 1.0
     kept = float(safe["threshold"].iloc[-1])
     below = curve["threshold"][curve["threshold"] < kept]
-    return (kept + float(below.iloc[0])) / 2 if len(below) else kept
+    lower = max(float(below.iloc[0]), floor) if len(below) else floor
+    return (kept + lower) / 2 if lower >= 0 else kept
 
 
 def held_out_release(style: str, photos: int, image_size: int = 512, seed: int = 101) -> Path:

@@ -75,6 +75,22 @@ def score_real_photos(folder: str | Path, cfg: SizeConfig | None = None, measure
     return pd.DataFrame(rows)
 
 
+def wrong_cube_confidences(folder: str | Path, split: str = "tune", cfg: SizeConfig | None = None) -> list[float]:
+    """Cube confidences (`SizeEstimate.cube_confidence`) of the cubes the improved estimator takes outside their
+    marked box (or on a photo without one) among the labelled photos of `split`, at `min_confidence=0`: a default
+    threshold must lie above them (`evaluate.choose_threshold`)."""
+    from dataclasses import replace
+
+    labels = pd.read_csv(Path(folder) / "labels.csv")
+    cfg = replace(cfg or SizeConfig(), min_confidence=0.0)
+    out = []
+    for r in labels[labels["split"] == split].itertuples():
+        est = measure(np.asarray(load_image(Path(folder) / r.file)), "improved", cfg)
+        if outcome(est, _marked(r)) == "wrong":
+            out.append(float(est.cube_confidence))
+    return out
+
+
 def summary(scored: pd.DataFrame) -> pd.DataFrame:
     """Per split, of the photos with a cube: share `measured` (the cube trusted in its marked box), share `sized`
     (also the specimen sized: status `ok`), share `found` (measured, or found and honestly abstained on the
